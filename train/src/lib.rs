@@ -1,0 +1,9 @@
+//! What every keta trainer shares. So far: atomic file writes (temp file, fsync, rename), which
+//! checkpoints, caches and every output file use so that an interrupted write never leaves a
+//! half-written file under the final name.
+
+mod atomic;
+mod error;
+
+pub use atomic::{write_atomic, write_atomic_with};
+pub use error::{Error, Result};
