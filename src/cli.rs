@@ -1,0 +1,85 @@
+//! The command line (architecture.md "The command line"): clap derive, one Args struct per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keta",
+    version,
+    about = "Text to 3D human motion: motion diffusion with kinematic-phrase guidance"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate motions from text (needs a trained model; see the README)
+    #[command(
+        after_help = "Example:\n  keta generate --text \"a person walks forward, then waves\" --seconds 6"
+    )]
+    Generate(GenerateArgs),
+    /// Convert between joint positions and 263-d HumanML3D feature rows
+    #[command(subcommand)]
+    Features(FeaturesCommand),
+    /// Inspect HumanML3D-layout data folders
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What the motion should show
+    #[arg(long, required_unless_present = "input")]
+    pub text: Option<String>,
+    /// A file with one prompt a line
+    #[arg(long, conflicts_with = "text")]
+    pub input: Option<PathBuf>,
+    /// Length of each motion in seconds
+    #[arg(long, default_value_t = 6.0)]
+    pub seconds: f64,
+    /// Model folder (default: the shipped models/default/)
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeaturesCommand {
+    /// Feature rows (T-1 x 263, raw) -> joints (T-1 x 22 x 3, canonical placement)
+    #[command(
+        after_help = "Example:\n  keta features to-joints --features 000001.npy --out joints.npy"
+    )]
+    ToJoints {
+        /// Input .npy, T x 263 (float32 or float64)
+        #[arg(long)]
+        features: PathBuf,
+        /// Output .npy (float32)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Joints (T x 22 x 3, metres, Y up) -> feature rows (T-1 x 263, raw)
+    #[command(
+        after_help = "Example:\n  keta features from-joints --joints clip.npy --out features.npy"
+    )]
+    FromJoints {
+        /// Input .npy, T x 22 x 3 (float32 or float64), T >= 2
+        #[arg(long)]
+        joints: PathBuf,
+        /// Output .npy (float32)
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Report counts, lengths, captions per motion and every bad file of a data folder (exit 1 if any)
+    #[command(after_help = "Example:\n  keta data check ~/data/HumanML3D")]
+    Check {
+        /// The data folder (new_joint_vecs/, texts/, train.txt, ...)
+        dir: PathBuf,
+    },
+}
