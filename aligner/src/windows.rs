@@ -18,7 +18,7 @@ pub fn temporal_windows(frames: usize, n: usize) -> Vec<Range<usize>> {
         return Vec::new();
     }
     if n == 1 {
-        return vec![0..frames];
+        return std::iter::once(0..frames).collect();
     }
     let len = ((frames as f64 * window_fraction(n)).floor() as usize).clamp(1, frames);
     (0..n)
@@ -41,7 +41,10 @@ mod tests {
 
     #[test]
     fn windows_cover_the_motion_in_order_and_end_at_t() {
-        assert_eq!(temporal_windows(120, 1), vec![0..120]);
+        assert_eq!(
+            temporal_windows(120, 1),
+            std::iter::once(0..120).collect::<Vec<_>>()
+        );
         for frames in [1usize, 2, 7, 40, 119, 196] {
             for n in 2..=20 {
                 let w = temporal_windows(frames, n);

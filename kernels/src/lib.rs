@@ -2,6 +2,7 @@
 //! radial block-sparse backends (block-gather and the fused CUDA kernel) plug in later without
 //! touching model code. Today: the dense masked reference.
 
+pub mod cuda;
 mod dense;
 
 pub use dense::DenseAttention;

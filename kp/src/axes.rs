@@ -40,8 +40,8 @@ mod tests {
 
     fn hips(l: [f64; 3], r: [f64; 3]) -> Tensor {
         let j = Tensor::zeros([1, 22, 3], (Kind::Double, Device::Cpu));
-        let _ = j.get(0).get(L_HIP).copy_(&Tensor::from_slice(&l));
-        let _ = j.get(0).get(R_HIP).copy_(&Tensor::from_slice(&r));
+        j.get(0).get(L_HIP).copy_(&Tensor::from_slice(&l));
+        j.get(0).get(R_HIP).copy_(&Tensor::from_slice(&r));
         j
     }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::npy::read_tensor;
-use crate::skeleton::tpose;
+use crate::test_motion::{tpose_clip, wiggle};
 use std::path::PathBuf;
 use tch::Device;
 
@@ -23,30 +23,6 @@ fn fixture(name: &str, what: &str) -> Tensor {
 fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size());
     (a - b).abs().max().double_value(&[])
-}
-
-fn tpose_clip(frames: i64) -> Tensor {
-    let p: Vec<f64> = tpose().iter().flatten().copied().collect();
-    Tensor::from_slice(&p)
-        .reshape([1, 22, 3])
-        .repeat([frames, 1, 1])
-}
-
-/// A deterministic wiggly motion: T-pose bones swung by sinusoids, walking and turning `turns` times.
-fn wiggle(frames: i64, turns: f64, seed: u64) -> Tensor {
-    let t = Tensor::arange(frames, (Kind::Double, Device::Cpu)).view([-1, 1, 1]);
-    let base = tpose_clip(frames);
-    let phase = Tensor::from_slice(
-        &(0..66)
-            .map(|i| ((i as u64 * 7 + seed) % 13) as f64)
-            .collect::<Vec<_>>(),
-    )
-    .reshape([1, 22, 3]);
-    let wobble = ((&t * 0.2 + &phase).sin() * 0.05).to_kind(Kind::Double);
-    let yaw = &t * (turns * 2.0 * std::f64::consts::PI / frames as f64);
-    let body = rotate_y(&(base + wobble), &yaw.view([-1, 1]));
-    let drift = Tensor::cat(&[&t * 0.03, t.zeros_like(), (&t * 0.1).sin()], -1);
-    body + drift
 }
 
 #[test]
@@ -132,8 +108,7 @@ fn static_tpose_has_zero_velocities_and_contacts_on() {
     assert!(f.narrow(-1, 259, 4).min().double_value(&[]) == 1.0);
     // 6D rotations are finite even for bones antiparallel to their rest direction.
     let up = tpose_clip(4);
-    let _ = up
-        .narrow(1, 20, 1)
+    up.narrow(1, 20, 1)
         .copy_(&(up.narrow(1, 18, 1) + Tensor::from_slice(&[0.0, 0.25, 0.0])));
     assert!(bool::try_from(features_from_joints(&up).unwrap().isfinite().all()).unwrap());
 }
@@ -145,8 +120,7 @@ fn recovery_of_analytic_motions_is_exact() {
     let f = Tensor::zeros([rows, 263], (Kind::Double, Device::Cpu));
     let _ = f.narrow(-1, 2, 1).fill_(0.05);
     let _ = f.narrow(-1, 3, 1).fill_(0.9);
-    let _ = f
-        .narrow(-1, 4 + 3 * 19, 3)
+    f.narrow(-1, 4 + 3 * 19, 3)
         .copy_(&Tensor::from_slice(&[0.4, 1.3, 0.1])); // left wrist RIC
     let j = joints_from_features(&f).unwrap();
     for t in 0..rows {

@@ -9,6 +9,8 @@ pub mod features;
 pub mod npy;
 pub mod rotation;
 pub mod skeleton;
+#[cfg(test)]
+pub(crate) mod test_motion;
 
 pub use error::{Error, Result};
 pub use features::{canonicalize, features_from_joints, joints_from_features, FEATURE_DIM};

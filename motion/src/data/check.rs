@@ -141,12 +141,13 @@ fn check_captions(dir: &Path, id: &str, rows: Option<usize>, report: &mut CheckR
             return;
         }
     };
-    let mut count = 0;
+    let (mut count, mut lines) = (0, 0);
     for (i, line) in text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
+        lines += 1;
         match parse_line(&path, i + 1, line) {
             Ok(cap) => {
                 count += 1;
@@ -166,7 +167,7 @@ fn check_captions(dir: &Path, id: &str, rows: Option<usize>, report: &mut CheckR
             Err(e) => report.problems.push(problem_of(e)),
         }
     }
-    if count == 0 {
+    if lines == 0 {
         report.problems.push(Problem {
             path,
             line: None,

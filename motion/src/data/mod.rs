@@ -12,3 +12,6 @@ pub use captions::{CaptionLine, FPS};
 pub use check::{check, CheckReport, Problem};
 pub use dataset::{Dataset, LoadOptions, Sample};
 pub use normalization::Normalization;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,59 @@
+//! Helpers: run the built binary, find the shared fixtures, read .npy files.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
+
+/// Runs `keta args...` and returns its output.
+pub fn keta(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_keta"))
+        .args(args)
+        .output()
+        .expect("keta runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `../shared/fixtures/<name>`, beside the repository.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(name)
+}
+
+pub fn read_f32(path: &Path) -> ArrayD<f32> {
+    ArrayD::<f32>::read_npy(std::fs::File::open(path).unwrap()).unwrap()
+}
+
+pub fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Asserts a failed run with `code` whose stderr is one `keta: error:` line containing `needles`.
+pub fn assert_one_line_error(o: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("keta: error:"))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    for n in needles {
+        assert!(line.contains(n), "{line:?} lacks {n:?}");
+    }
+}
