@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +28,76 @@ pub enum Command {
     /// Inspect HumanML3D-layout data folders
     #[command(subcommand)]
     Data(DataCommand),
+    /// Kinematic phrases: extract them, explain a motion with them, write the KP-accuracy prompts
+    #[command(subcommand)]
+    Kp(KpCommand),
+    /// Measure performance (times name the machine; see docs/BENCHMARKS.md)
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Where tensors live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// CUDA when available, else the CPU
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KpModeArg {
+    /// -1 / 0 / +1 with a dead zone of 1e-3
+    Sign,
+    /// tanh(raw / tau_type), differentiable
+    Soft,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KpCommand {
+    /// Joints (T x 22 x 3) -> kinematic phrases (T x 392, float32)
+    #[command(
+        after_help = "Example:\n  keta kp extract --joints joints.npy --out kp.npy --mode soft"
+    )]
+    Extract {
+        #[arg(long)]
+        joints: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = KpModeArg::Sign)]
+        mode: KpModeArg,
+    },
+    /// Print a motion as a timeline of phrase events; optionally draw a phrases x time heat map
+    #[command(after_help = "Example:\n  keta kp explain --joints joints.npy --plot kp.png")]
+    Explain {
+        #[arg(long)]
+        joints: PathBuf,
+        /// Write a heat map (PNG) of the sign KP, grouped by phrase type
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Write the KP-accuracy benchmark prompts (JSON), generated from phrase templates
+    #[command(after_help = "Example:\n  keta kp prompts --out kp/prompts/kp-prompts-v1.json")]
+    Prompts {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Soft KP forward and forward + backward on a 64 x 196-frame batch
+    #[command(after_help = "Example:\n  keta bench kp --device cpu --json")]
+    Kp {
+        /// Print one JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+        device: DeviceArg,
+        /// Timed repetitions (the median is reported)
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -4,4 +4,5 @@ mod data;
 mod features;
 mod generate;
 mod gpu;
+mod kp;
 mod util;

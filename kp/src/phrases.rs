@@ -53,7 +53,13 @@ pub enum PhraseType {
 }
 
 impl PhraseType {
-    pub const ALL: [PhraseType; 5] = [PhraseType::Pp, PhraseType::Pdp, PhraseType::Prpp, PhraseType::Lap, PhraseType::Gvp];
+    pub const ALL: [PhraseType; 5] = [
+        PhraseType::Pp,
+        PhraseType::Pdp,
+        PhraseType::Prpp,
+        PhraseType::Lap,
+        PhraseType::Gvp,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -90,9 +96,18 @@ pub enum PhraseKind {
     /// |p[a] - p[b]|, differenced over time.
     Distance { a: usize, b: usize },
     /// (p[a] - p[b]) . axis; `limb` marks the 24 limb-orientation (LOP) values.
-    Relative { a: usize, b: usize, axis: Axis, limb: bool },
+    Relative {
+        a: usize,
+        b: usize,
+        axis: Axis,
+        limb: bool,
+    },
     /// Angle between p[a0] - p[a1] and p[b0] - p[b1], differenced over time.
-    Angle { a: (usize, usize), b: (usize, usize), name: &'static str },
+    Angle {
+        a: (usize, usize),
+        b: (usize, usize),
+        name: &'static str,
+    },
     /// Pelvis displacement to the next frame along an axis of this frame.
     Velocity { axis: Axis },
 }
@@ -228,7 +243,13 @@ fn limb_name(a: &str, b: &str) -> String {
 fn build() -> Vec<Phrase> {
     let mut out = Vec::with_capacity(NUM_PHRASES);
     let mut push = |kind_of, kind, positive: String, negative: String| {
-        out.push(Phrase { index: 0, kind_of, kind, positive, negative });
+        out.push(Phrase {
+            index: 0,
+            kind_of,
+            kind,
+            positive,
+            negative,
+        });
     };
     for entry in PP.split_whitespace() {
         let (j, axes) = entry.split_once(':').expect("PP entries are JOINT:axes");
@@ -237,19 +258,28 @@ fn build() -> Vec<Phrase> {
             let who = joint_name(j);
             push(
                 PhraseType::Pp,
-                PhraseKind::Position { joint: joint(j), axis: a },
+                PhraseKind::Position {
+                    joint: joint(j),
+                    axis: a,
+                },
                 format!("{who} moves {pos}"),
                 format!("{who} moves {neg}"),
             );
         }
     }
     for group in PDP.split(';') {
-        let (a, rest) = group.trim().split_once("-{").expect("PDP groups are A-{B,...}");
+        let (a, rest) = group
+            .trim()
+            .split_once("-{")
+            .expect("PDP groups are A-{B,...}");
         for b in rest.trim_end_matches('}').split(',') {
             let (an, bn) = (joint_name(a), joint_name(b));
             push(
                 PhraseType::Pdp,
-                PhraseKind::Distance { a: joint(a), b: joint(b) },
+                PhraseKind::Distance {
+                    a: joint(a),
+                    b: joint(b),
+                },
                 format!("{an} moves away from {bn}"),
                 format!("{an} moves towards {bn}"),
             );
@@ -257,7 +287,10 @@ fn build() -> Vec<Phrase> {
     }
     for entry in PRPP.split_whitespace() {
         let limb = entry.starts_with('*');
-        let (pair, axes) = entry.trim_start_matches('*').split_once(':').expect("PRPP entries are A-B:axes");
+        let (pair, axes) = entry
+            .trim_start_matches('*')
+            .split_once(':')
+            .expect("PRPP entries are A-B:axes");
         let (a, b) = pair.split_once('-').expect("PRPP pairs are A-B");
         for axis in axes.chars().map(Axis::from_letter) {
             let (pos, neg) = if limb {
@@ -269,25 +302,50 @@ fn build() -> Vec<Phrase> {
                 let (an, bn) = (joint_name(a), joint_name(b));
                 (format!("{an} is {p} {bn}"), format!("{an} is {n} {bn}"))
             };
-            push(PhraseType::Prpp, PhraseKind::Relative { a: joint(a), b: joint(b), axis, limb }, pos, neg);
+            push(
+                PhraseType::Prpp,
+                PhraseKind::Relative {
+                    a: joint(a),
+                    b: joint(b),
+                    axis,
+                    limb,
+                },
+                pos,
+                neg,
+            );
         }
     }
     for (name, (a0, a1), (b0, b1)) in LAP {
         let (pos, neg) = match name {
-            n if n.ends_with("upper arm") => (format!("the {n} lifts away from the body"), format!("the {n} lowers towards the body")),
-            n if n.ends_with("thigh") => (format!("the {n} swings back (the hip extends)"), format!("the {n} lifts (the hip flexes)")),
+            n if n.ends_with("upper arm") => (
+                format!("the {n} lifts away from the body"),
+                format!("the {n} lowers towards the body"),
+            ),
+            n if n.ends_with("thigh") => (
+                format!("the {n} swings back (the hip extends)"),
+                format!("the {n} lifts (the hip flexes)"),
+            ),
             n => (format!("the {n} unbends"), format!("the {n} bends")),
         };
         push(
             PhraseType::Lap,
-            PhraseKind::Angle { a: (joint(a0), joint(a1)), b: (joint(b0), joint(b1)), name },
+            PhraseKind::Angle {
+                a: (joint(a0), joint(a1)),
+                b: (joint(b0), joint(b1)),
+                name,
+            },
             pos,
             neg,
         );
     }
     for axis in [Axis::Up, Axis::Right, Axis::Forward] {
         let (pos, neg) = movement(axis);
-        push(PhraseType::Gvp, PhraseKind::Velocity { axis }, format!("the body moves {pos}"), format!("the body moves {neg}"));
+        push(
+            PhraseType::Gvp,
+            PhraseKind::Velocity { axis },
+            format!("the body moves {pos}"),
+            format!("the body moves {neg}"),
+        );
     }
     for (i, p) in out.iter_mut().enumerate() {
         p.index = i;
@@ -312,30 +370,92 @@ mod tests {
         for ty in PhraseType::ALL {
             let r = ty.range();
             assert!(t[r.clone()].iter().all(|p| p.kind_of == ty), "{ty:?}");
-            assert!(!t.iter().enumerate().any(|(i, p)| p.kind_of == ty && !r.contains(&i)));
+            assert!(!t
+                .iter()
+                .enumerate()
+                .any(|(i, p)| p.kind_of == ty && !r.contains(&i)));
         }
-        let lop = t.iter().filter(|p| matches!(p.kind, PhraseKind::Relative { limb: true, .. })).count();
+        let lop = t
+            .iter()
+            .filter(|p| matches!(p.kind, PhraseKind::Relative { limb: true, .. }))
+            .count();
         assert_eq!(lop, 24, "the 10 starred tokens expand to 24 LOP values");
-        assert!(t.iter().all(|p| p.index < NUM_PHRASES && !p.positive.is_empty() && p.positive != p.negative));
+        assert!(t
+            .iter()
+            .all(|p| p.index < NUM_PHRASES && !p.positive.is_empty() && p.positive != p.negative));
     }
 
     #[test]
     fn spot_checks_against_the_spec() {
         let t = phrase_table();
         // PP: LW:r, f, u are 0, 1, 2; LS has only f, u (18, 19).
-        assert_eq!(t[2].kind, PhraseKind::Position { joint: 20, axis: Axis::Up });
+        assert_eq!(
+            t[2].kind,
+            PhraseKind::Position {
+                joint: 20,
+                axis: Axis::Up
+            }
+        );
         assert_eq!(t[2].positive, "the left wrist moves upwards");
-        assert_eq!(t[18].kind, PhraseKind::Position { joint: 16, axis: Axis::Forward });
-        assert_eq!(t[33].kind, PhraseKind::Position { joint: 12, axis: Axis::Up });
+        assert_eq!(
+            t[18].kind,
+            PhraseKind::Position {
+                joint: 16,
+                axis: Axis::Forward
+            }
+        );
+        assert_eq!(
+            t[33].kind,
+            PhraseKind::Position {
+                joint: 12,
+                axis: Axis::Up
+            }
+        );
         // PDP starts with LW-RW and ends with RF-P.
         assert_eq!(t[34].kind, PhraseKind::Distance { a: 20, b: 21 });
         assert_eq!(t[114].kind, PhraseKind::Distance { a: 11, b: 0 });
         // PRPP: LW-RW r, f, u, then the first LOP (LW-LE r).
-        assert_eq!(t[115].kind, PhraseKind::Relative { a: 20, b: 21, axis: Axis::Right, limb: false });
-        assert_eq!(t[118].kind, PhraseKind::Relative { a: 20, b: 18, axis: Axis::Right, limb: true });
-        assert_eq!(t[380].kind, PhraseKind::Relative { a: 15, b: 15, axis: Axis::Up, limb: false }, "Le-Re:u, constant");
-        assert!(matches!(t[381].kind, PhraseKind::Angle { name: "left arm", .. }));
+        assert_eq!(
+            t[115].kind,
+            PhraseKind::Relative {
+                a: 20,
+                b: 21,
+                axis: Axis::Right,
+                limb: false
+            }
+        );
+        assert_eq!(
+            t[118].kind,
+            PhraseKind::Relative {
+                a: 20,
+                b: 18,
+                axis: Axis::Right,
+                limb: true
+            }
+        );
+        assert_eq!(
+            t[380].kind,
+            PhraseKind::Relative {
+                a: 15,
+                b: 15,
+                axis: Axis::Up,
+                limb: false
+            },
+            "Le-Re:u, constant"
+        );
+        assert!(matches!(
+            t[381].kind,
+            PhraseKind::Angle {
+                name: "left arm",
+                ..
+            }
+        ));
         assert_eq!(t[389].kind, PhraseKind::Velocity { axis: Axis::Up });
-        assert_eq!(t[391].kind, PhraseKind::Velocity { axis: Axis::Forward });
+        assert_eq!(
+            t[391].kind,
+            PhraseKind::Velocity {
+                axis: Axis::Forward
+            }
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! One file per command: arguments -> validated values -> library calls -> outputs.
 
+mod bench;
 mod data;
 mod features;
 mod generate;
+mod kp;
 
 use crate::cli::{Cli, Command};
 
@@ -11,5 +13,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd),
+        Command::Kp(cmd) => kp::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+    }
+}
+
+/// The device a `--device` flag names; `cuda` without a GPU is an error, not a silent CPU run.
+pub fn device(arg: crate::cli::DeviceArg) -> anyhow::Result<tch::Device> {
+    use crate::cli::DeviceArg;
+    match arg {
+        DeviceArg::Cpu => Ok(tch::Device::Cpu),
+        DeviceArg::Auto => Ok(tch::Device::cuda_if_available()),
+        DeviceArg::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+        DeviceArg::Cuda => {
+            anyhow::bail!("--device cuda: libtorch sees no CUDA device here; use --device cpu")
+        }
     }
 }

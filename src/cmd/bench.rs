@@ -1,0 +1,84 @@
+//! `keta bench`: times on this machine, with the machine named in the output.
+
+use std::time::Instant;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::cli::BenchCommand;
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Kp { json, device, runs } => {
+            bench_kp(super::device(device)?, runs.max(1), json)
+        }
+    }
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Median wall time in milliseconds of `f` over `runs` runs after 3 warm-ups.
+fn median_ms(device: Device, runs: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..3 {
+        f();
+    }
+    sync(device);
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            sync(device);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn machine(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => {
+            kernels::cuda::device_name(i).unwrap_or_else(|e| format!("CUDA device {i} ({e})"))
+        }
+        _ => format!("CPU, {} threads", tch::get_num_threads()),
+    }
+}
+
+fn bench_kp(device: Device, runs: usize, json: bool) -> anyhow::Result<()> {
+    let (b, t) = (64i64, 196i64);
+    tch::manual_seed(0);
+    // A T-pose-sized body with per-frame jitter: timing does not depend on the motion's content.
+    let joints =
+        (Tensor::randn([b, t, 22, 3], (Kind::Float, device)) * 0.3 + 1.0).set_requires_grad(true);
+    let lengths = vec![t; b as usize];
+    let scales = kp::SoftScales::default();
+    let forward = median_ms(device, runs, || {
+        let _ = tch::no_grad(|| {
+            kp::extract(&joints, Some(&lengths), kp::Mode::Soft, &scales).expect("valid input")
+        });
+    });
+    let backward = median_ms(device, runs, || {
+        let s = kp::extract(&joints, Some(&lengths), kp::Mode::Soft, &scales).expect("valid input");
+        s.sum(Kind::Float).backward();
+    });
+    let name = machine(device);
+    if json {
+        let out = serde_json::json!({
+            "bench": "kp", "batch": b, "frames": t, "dtype": "float32", "device": format!("{device:?}"),
+            "machine": name, "runs": runs, "forward_ms": forward, "forward_backward_ms": backward,
+            "backward_over_forward": backward / forward,
+        });
+        println!("{out}");
+    } else {
+        println!("soft KP, batch {b} x {t} frames, float32, {name} (median of {runs})");
+        println!("  forward             {forward:9.3} ms");
+        println!(
+            "  forward + backward  {backward:9.3} ms  ({:.2}x the forward)",
+            backward / forward
+        );
+    }
+    Ok(())
+}
