@@ -86,6 +86,18 @@ pub enum KpCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Joints -> 263-d features and back on a 64 x 196-frame batch (float32)
+    #[command(after_help = "Example:\n  keta bench features --device cpu")]
+    Features {
+        /// Print one JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+        device: DeviceArg,
+        /// Timed repetitions (the median is reported)
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
     /// Soft KP forward and forward + backward on a 64 x 196-frame batch
     #[command(after_help = "Example:\n  keta bench kp --device cpu --json")]
     Kp {

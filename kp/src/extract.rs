@@ -114,15 +114,6 @@ fn checked(joints: &Tensor, lengths: Option<&[i64]>) -> Result<(Tensor, Vec<i64>
     Ok((j, lengths))
 }
 
-fn index(values: impl IntoIterator<Item = usize>, like: &Tensor) -> Tensor {
-    let v: Vec<i64> = values.into_iter().map(|i| i as i64).collect();
-    Tensor::from_slice(&v).to_device(like.device())
-}
-
-fn dot(a: &Tensor, b: &Tensor) -> Tensor {
-    (a * b).sum_dim_intlist(-1, false, a.kind())
-}
-
 /// v_t - v_{t-1} along dim 1, frame 0 copying frame 1: `[B, T, K]` -> `[B, T, K]`.
 fn frame_difference(v: &Tensor) -> Tensor {
     let t = v.size()[1];
@@ -139,68 +130,103 @@ pub fn raw(joints: &Tensor, lengths: Option<&[i64]>) -> Result<Tensor> {
     Ok(if unbatched { out.squeeze_dim(0) } else { out })
 }
 
+/// Every vector the phrases need is p[a] - p[b]: one pair of gathers makes all 397 of them (few
+/// kernels: kernel launches, not arithmetic, bound this on a GPU).
+/// Columns: PP 34 | PRPP 266 | PDP 81 | LAP a 8 | LAP b 8.
+struct Plan {
+    a: Tensor,
+    b: Tensor,
+    /// Axis slot (u, r, f) of each projected column (PP then PRPP), `[300]`.
+    slot: Tensor,
+}
+
+const N_PP: i64 = 34;
+const N_PRPP: i64 = 266;
+const N_PDP: i64 = 81;
+const N_LAP: i64 = 8;
+
+impl Plan {
+    fn new(like: &Tensor) -> Plan {
+        let table = phrase_table();
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        let mut slots: Vec<i64> = Vec::new();
+        let mut lap_b = Vec::new();
+        let of = |ty: PhraseType| table[ty.range()].iter().map(|ph| &ph.kind);
+        for k in of(PhraseType::Pp) {
+            let PhraseKind::Position { joint, axis } = k else {
+                unreachable!("PP range holds positions")
+            };
+            pairs.push((*joint, PELVIS as usize));
+            slots.push(axis.slot() as i64);
+        }
+        for k in of(PhraseType::Prpp) {
+            let PhraseKind::Relative { a, b, axis, .. } = k else {
+                unreachable!("PRPP range holds relations")
+            };
+            pairs.push((*a, *b));
+            slots.push(axis.slot() as i64);
+        }
+        for k in of(PhraseType::Pdp) {
+            let PhraseKind::Distance { a, b } = k else {
+                unreachable!("PDP range holds distances")
+            };
+            pairs.push((*a, *b));
+        }
+        for k in of(PhraseType::Lap) {
+            let PhraseKind::Angle { a, b, .. } = k else {
+                unreachable!("LAP range holds angles")
+            };
+            pairs.push(*a);
+            lap_b.push(*b);
+        }
+        pairs.extend(lap_b);
+        let index = |v: Vec<i64>| Tensor::from_slice(&v).to_device(like.device());
+        Plan {
+            a: index(pairs.iter().map(|p| p.0 as i64).collect()),
+            b: index(pairs.iter().map(|p| p.1 as i64).collect()),
+            slot: index(slots),
+        }
+    }
+}
+
 fn raw_values(p: &Tensor, lengths: &[i64]) -> Tensor {
     let (b, t) = (p.size()[0], p.size()[1]);
+    let plan = Plan::new(p);
     let axes = body_axes(p);
-    let axes = Tensor::stack(&[axes.up, axes.right, axes.forward], 2); // [B, T, 3 (u r f), 3]
-    let table = phrase_table();
-    let pick = |idx: &Tensor| p.index_select(2, idx); // [B, T, K, 3]
-    let axis_of = |slots: &Tensor| axes.index_select(2, slots); // [B, T, K, 3]
-    let of_type = |ty: PhraseType| table[ty.range()].iter().map(|ph| &ph.kind);
+    let axes = Tensor::stack(&[axes.up, axes.right, axes.forward], 2); // [B, T, 3 (u r f), 3 (xyz)]
 
-    // PP: (p_j - p_pelvis) . axis_t, differenced.
-    let (joints, slots): (Vec<usize>, Vec<usize>) = of_type(PhraseType::Pp)
-        .map(|k| match k {
-            PhraseKind::Position { joint, axis } => (*joint, axis.slot()),
-            _ => unreachable!("PP range holds positions"),
-        })
-        .unzip();
-    let rel = pick(&index(joints, p)) - p.narrow(2, PELVIS, 1);
-    let pp = frame_difference(&dot(&rel, &axis_of(&index(slots, p))));
+    // 1. Every needed vector p[a] - p[b] at once (a == b, the head-head "eye" pairs, gives 0).
+    let vectors = p.index_select(2, &plan.a) - p.index_select(2, &plan.b); // [B, T, 397, 3]
+    let projected = vectors.narrow(2, 0, N_PP + N_PRPP); // [B, T, 300, 3]
+    let distances = vectors.narrow(2, N_PP + N_PRPP, N_PDP); // [B, T, 81, 3]
+    let lap_a = vectors.narrow(2, N_PP + N_PRPP + N_PDP, N_LAP); // [B, T, 8, 3]
+    let lap_b = vectors.narrow(2, N_PP + N_PRPP + N_PDP + N_LAP, N_LAP); // [B, T, 8, 3]
 
-    // PDP: |p_a - p_b|, differenced (a norm with a zero subgradient at 0).
-    let (a, bb): (Vec<usize>, Vec<usize>) = of_type(PhraseType::Pdp)
-        .map(|k| match k {
-            PhraseKind::Distance { a, b } => (*a, *b),
-            _ => unreachable!("PDP range holds distances"),
-        })
-        .unzip();
-    let pdp = frame_difference(
-        &(pick(&index(a, p)) - pick(&index(bb, p))).norm_scalaropt_dim(2, [-1], false),
-    );
+    // 2. PP and PRPP: projections on each value's own axis of frame t.
+    let own_axis = axes.index_select(2, &plan.slot); // [B, T, 300, 3]
+    let relative = (own_axis * projected).sum_dim_intlist(-1, false, p.kind()); // [B, T, 300]
+    let pp = relative.narrow(-1, 0, N_PP);
+    let prpp = relative.narrow(-1, N_PP, N_PRPP);
 
-    // PRPP/LOP: (p_a - p_b) . axis_t, static.
-    let (ab, slots): (Vec<(usize, usize)>, Vec<usize>) = of_type(PhraseType::Prpp)
-        .map(|k| match k {
-            PhraseKind::Relative { a, b, axis, .. } => ((*a, *b), axis.slot()),
-            _ => unreachable!("PRPP range holds relative positions"),
-        })
-        .unzip();
-    let (a, bb): (Vec<usize>, Vec<usize>) = ab.into_iter().unzip();
-    let prpp = dot(
-        &(pick(&index(a, p)) - pick(&index(bb, p))),
-        &axis_of(&index(slots, p)),
-    );
+    // 3. PDP: true distances (a norm with a zero subgradient at 0).
+    let pdp = distances.norm_scalaropt_dim(2, [-1], false); // [B, T, 81]
 
-    // LAP: arccos(clamp((a . b_hat) / (|a| + 1e-5), -1, 1)), differenced.
-    let limbs: Vec<[usize; 4]> = of_type(PhraseType::Lap)
-        .map(|k| match k {
-            PhraseKind::Angle { a, b, .. } => [a.0, a.1, b.0, b.1],
-            _ => unreachable!("LAP range holds angles"),
-        })
-        .collect();
-    let column = |c: usize| index(limbs.iter().map(|l| l[c]), p);
-    let va = pick(&column(0)) - pick(&column(1));
-    let vb = pick(&column(2)) - pick(&column(3));
-    let norm = |v: &Tensor| v.norm_scalaropt_dim(2, [-1], true);
-    let b_hat = &vb / (norm(&vb) + 1e-5);
-    let cos = dot(&va, &b_hat) / (norm(&va).squeeze_dim(-1) + 1e-5);
-    let lap = frame_difference(&cos.clamp(-1.0, 1.0).acos());
+    // 4. LAP: arccos(clamp((a . b_hat) / (|a| + 1e-5), -1, 1)).
+    let norm = |v: &Tensor| v.norm_scalaropt_dim(2, [-1], false); // [B, T, 8]
+    let b_hat = &lap_b / (norm(&lap_b) + 1e-5).unsqueeze(-1);
+    let cos = (&lap_a * b_hat).sum_dim_intlist(-1, false, p.kind()) / (norm(&lap_a) + 1e-5);
+    let lap = cos.clamp(-1.0, 1.0).acos(); // [B, T, 8]
 
-    // GVP: (pelvis_{t+1} - pelvis_t) . [u, r, f]_t; the last real frame copies the one before.
+    // 5. Time rule of the movement types: differences, frame 0 copying frame 1.
+    let moving = frame_difference(&Tensor::cat(&[pp, pdp, lap], -1)); // [B, T, 123]
+    let pp = moving.narrow(-1, 0, N_PP);
+    let pdp = moving.narrow(-1, N_PP, N_PDP);
+    let lap = moving.narrow(-1, N_PP + N_PDP, N_LAP);
+
+    // 6. GVP: (pelvis_{t+1} - pelvis_t) . [u, r, f]_t; the last real frame copies the one before.
     let pelvis = p.select(2, PELVIS); // [B, T, 3]
     let step = (pelvis.narrow(1, 1, t - 1) - pelvis.narrow(1, 0, t - 1)).unsqueeze(2); // [B, T-1, 1, 3]
-    let gvp = dot(&step, &axes.narrow(1, 0, t - 1)); // [B, T-1, 3]
+    let gvp = (axes.narrow(1, 0, t - 1) * step).sum_dim_intlist(-1, false, p.kind()); // [B, T-1, 3]
     let frame = Tensor::arange(t, (Kind::Int64, p.device())).view([1, t]);
     let last_step = Tensor::from_slice(lengths)
         .to_device(p.device())

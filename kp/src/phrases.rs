@@ -186,8 +186,11 @@ RS-LH:u RS-RH:u RS-P:fu H-LF:rfu H-RF:rfu *H-N:rfu H-LH:rfu H-RH:rfu H-P:rfu LF-
 LF-P:rfu LF-Le:rf LF-Re:rf RF-LH:r RF-RH:r RF-P:rfu RF-Le:rf RF-Re:rf N-LH:fu N-RH:fu *N-P:f N-P:u \
 LH-RH:fu LH-P:fu RH-P:fu Le-Re:fu";
 
-/// LAP: (name, vector a, vector b), each vector p[x] - p[y]; left side first, then right.
-const LAP: [(&str, (&str, &str), (&str, &str)); 8] = [
+/// A limb vector p[x] - p[y], by joint abbreviations.
+type LimbVector = (&'static str, &'static str);
+
+/// LAP: (name, vector a, vector b); left side first, then right.
+const LAP: [(&str, LimbVector, LimbVector); 8] = [
     ("left arm", ("LW", "LE"), ("LS", "LE")),
     ("left leg", ("LF", "LK"), ("LH", "LK")),
     ("left upper arm", ("LS", "LH"), ("LS", "LE")),

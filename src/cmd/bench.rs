@@ -11,6 +11,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Kp { json, device, runs } => {
             bench_kp(super::device(device)?, runs.max(1), json)
         }
+        BenchCommand::Features { json, device, runs } => {
+            bench_features(super::device(device)?, runs.max(1), json)
+        }
     }
 }
 
@@ -78,6 +81,51 @@ fn bench_kp(device: Device, runs: usize, json: bool) -> anyhow::Result<()> {
         println!(
             "  forward + backward  {backward:9.3} ms  ({:.2}x the forward)",
             backward / forward
+        );
+    }
+    Ok(())
+}
+
+fn bench_features(device: Device, runs: usize, json: bool) -> anyhow::Result<()> {
+    let (b, t) = (64i64, 196i64);
+    tch::manual_seed(0);
+    // A plausible clip (T-pose with jitter) repeated with noise: the cost does not depend on content.
+    let tpose: Vec<f32> = motion::skeleton::tpose()
+        .iter()
+        .flatten()
+        .map(|&v| v as f32)
+        .collect();
+    let base = Tensor::from_slice(&tpose)
+        .reshape([1, 1, 22, 3])
+        .to_device(device);
+    let joints = base + Tensor::randn([b, t, 22, 3], (Kind::Float, device)) * 0.02;
+    let feats = motion::features_from_joints(&joints)?;
+    let forward = median_ms(device, runs, || {
+        let _ = motion::features_from_joints(&joints).expect("valid joints");
+    });
+    let recover = median_ms(device, runs, || {
+        let _ = motion::joints_from_features(&feats).expect("valid features");
+    });
+    let name = machine(device);
+    let clips_per_s = |ms: f64| b as f64 / (ms / 1e3);
+    if json {
+        let out = serde_json::json!({
+            "bench": "features", "batch": b, "frames": t, "dtype": "float32", "device": format!("{device:?}"),
+            "machine": name, "runs": runs, "from_joints_ms": forward, "to_joints_ms": recover,
+            "from_joints_clips_per_s": clips_per_s(forward), "to_joints_clips_per_s": clips_per_s(recover),
+        });
+        println!("{out}");
+    } else {
+        println!("features, batch {b} x {t} frames, float32, {name} (median of {runs})");
+        println!(
+            "  joints -> features  {forward:9.3} ms  ({:.0} clips/s, {:.0} frames/s)",
+            clips_per_s(forward),
+            clips_per_s(forward) * t as f64
+        );
+        println!(
+            "  features -> joints  {recover:9.3} ms  ({:.0} clips/s, {:.0} frames/s)",
+            clips_per_s(recover),
+            clips_per_s(recover) * t as f64
         );
     }
     Ok(())
