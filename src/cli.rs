@@ -86,6 +86,18 @@ pub enum KpCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Sentence-encoder throughput (all-MiniLM-L6-v2) at batch 1 and batch 64
+    #[command(after_help = "Example:\n  keta bench text --device cpu")]
+    Text {
+        /// Print one JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+        device: DeviceArg,
+        /// Timed repetitions (the median is reported)
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
     /// Joints -> 263-d features and back on a 64 x 196-frame batch (float32)
     #[command(after_help = "Example:\n  keta bench features --device cpu")]
     Features {

@@ -11,6 +11,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Kp { json, device, runs } => {
             bench_kp(super::device(device)?, runs.max(1), json)
         }
+        BenchCommand::Text { json, device, runs } => {
+            bench_text(super::device(device)?, runs.max(1), json)
+        }
         BenchCommand::Features { json, device, runs } => {
             bench_features(super::device(device)?, runs.max(1), json)
         }
@@ -126,6 +129,65 @@ fn bench_features(device: Device, runs: usize, json: bool) -> anyhow::Result<()>
             "  features -> joints  {recover:9.3} ms  ({:.0} clips/s, {:.0} frames/s)",
             clips_per_s(recover),
             clips_per_s(recover) * t as f64
+        );
+    }
+    Ok(())
+}
+
+fn bench_text(device: Device, runs: usize, json: bool) -> anyhow::Result<()> {
+    let encoder = text::SentenceEncoder::load_default(device)?;
+    let verbs = [
+        "walks forward",
+        "jumps twice",
+        "waves with the left hand",
+        "turns around",
+        "kicks with the right leg",
+        "sits down on the floor",
+        "runs in a circle",
+        "raises both arms",
+    ];
+    let people = [
+        "a person",
+        "a man",
+        "someone",
+        "the woman",
+        "a child",
+        "an old man",
+        "the dancer",
+        "a boy",
+    ];
+    // 64 distinct captions of typical length (6-10 tokens).
+    let sentences: Vec<String> = people
+        .iter()
+        .flat_map(|p| verbs.iter().map(move |v| format!("{p} {v}, then stops")))
+        .collect();
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let one = median_ms(device, runs, || {
+        let _ = encoder.encode(&refs[..1]).expect("encodes");
+    });
+    let batch = median_ms(device, runs, || {
+        let _ = encoder.encode(&refs).expect("encodes");
+    });
+    let name = machine(device);
+    let per_s = |n: usize, ms: f64| n as f64 / (ms / 1e3);
+    if json {
+        let out = serde_json::json!({
+            "bench": "text", "encoder": text::ENCODER_ID, "device": format!("{device:?}"), "machine": name, "runs": runs,
+            "batch1_ms": one, "batch64_ms": batch, "batch1_sentences_per_s": per_s(1, one), "batch64_sentences_per_s": per_s(64, batch),
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "sentence encoder {}, {name} (median of {runs})",
+            text::ENCODER_ID
+        );
+        println!(
+            "  batch 1   {one:9.3} ms  ({:.0} sentences/s)",
+            per_s(1, one)
+        );
+        println!(
+            "  batch 64  {batch:9.3} ms  ({:.0} sentences/s)",
+            per_s(64, batch)
         );
     }
     Ok(())

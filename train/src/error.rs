@@ -7,6 +7,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: {msg}", path.display())]
+    Weights { path: PathBuf, msg: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
