@@ -31,6 +31,21 @@ pub enum Command {
     /// Kinematic phrases: extract them, explain a motion with them, write the KP-accuracy prompts
     #[command(subcommand)]
     Kp(KpCommand),
+    /// Draw a motion: a PNG strip of frames or an animated GIF (stick figures, front and side views)
+    #[command(
+        after_help = "Examples:\n  keta render --joints joints.npy --out strip.png\n  keta render --joints joints.npy --out motion.gif"
+    )]
+    Render {
+        /// Joints, T x 22 x 3 (metres, Y up, 20 fps)
+        #[arg(long)]
+        joints: PathBuf,
+        /// Output; the format follows the extension (.png strip, .gif animation)
+        #[arg(long)]
+        out: PathBuf,
+        /// Frames in a PNG strip
+        #[arg(long, default_value_t = 8)]
+        panels: usize,
+    },
     /// Measure performance (times name the machine; see docs/BENCHMARKS.md)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -170,6 +185,19 @@ pub enum FeaturesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
+    /// Make a captioned training set procedurally (HumanML3D layout, with ground-truth segments)
+    #[command(after_help = "Example:\n  keta data synth --out data/synth --count 20000 --seed 0")]
+    Synth {
+        /// New folder to create (must not exist, or be empty)
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of clips
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Every clip is a function of (seed, index)
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Report counts, lengths, captions per motion and every bad file of a data folder (exit 1 if any)
     #[command(after_help = "Example:\n  keta data check ~/data/HumanML3D")]
     Check {

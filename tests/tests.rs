@@ -5,4 +5,5 @@ mod features;
 mod generate;
 mod gpu;
 mod kp;
+mod synth;
 mod util;

@@ -5,10 +5,12 @@
 
 pub mod data;
 mod error;
+pub mod export;
 pub mod features;
 pub mod npy;
 pub mod rotation;
 pub mod skeleton;
+pub mod synth;
 #[cfg(test)]
 pub(crate) mod test_motion;
 

@@ -5,6 +5,30 @@ use crate::progress;
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     match cmd {
+        DataCommand::Synth { out, count, seed } => {
+            let start = std::time::Instant::now();
+            let bar = progress::bar(count as u64, "synthesising");
+            let report = motion::synth::synthesize(
+                &out,
+                &motion::synth::SynthOptions { count, seed },
+                |done, _| bar.set_position(done as u64),
+            )?;
+            bar.finish_and_clear();
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!(
+                "wrote {} clips ({} frames, {:.1} min of motion, {} captions; train/val/test {}/{}/{}) to {} in {secs:.1} s ({:.0} clips/min)",
+                report.clips,
+                report.frames,
+                report.frames as f64 / motion::synth::FPS / 60.0,
+                report.captions,
+                report.splits[0],
+                report.splits[1],
+                report.splits[2],
+                out.display(),
+                report.clips as f64 / secs * 60.0
+            );
+            Ok(())
+        }
         DataCommand::Check { dir } => {
             if !dir.is_dir() {
                 bail!(

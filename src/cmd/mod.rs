@@ -5,6 +5,7 @@ mod data;
 mod features;
 mod generate;
 mod kp;
+mod render;
 
 use crate::cli::{Cli, Command};
 
@@ -15,6 +16,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(cmd) => data::run(cmd),
         Command::Kp(cmd) => kp::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Render {
+            joints,
+            out,
+            panels,
+        } => render::run(&joints, &out, panels),
     }
 }
 
