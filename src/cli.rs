@@ -39,7 +39,7 @@ pub enum Command {
         /// Joints, T x 22 x 3 (metres, Y up, 20 fps)
         #[arg(long)]
         joints: PathBuf,
-        /// Output; the format follows the extension (.png strip, .gif animation)
+        /// Output; the format follows the extension (.png strip, .gif animation, .bvh)
         #[arg(long)]
         out: PathBuf,
         /// Frames in a PNG strip
@@ -197,6 +197,18 @@ pub enum DataCommand {
         /// Every clip is a function of (seed, index)
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Import real motion (BVH, CMU ASF/AMC) as a HumanML3D-layout folder, descriptions as captions
+    #[command(
+        after_help = "Examples:\n  keta data import ../shared/data/cmu-asfamc --out data/cmu\n  keta data import walk.bvh jump.bvh --out data/mine"
+    )]
+    Import {
+        /// .bvh or .amc files (an .amc needs its subject's .asf beside it), or folders of them
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// New folder to create (must not exist, or be empty)
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Report counts, lengths, captions per motion and every bad file of a data folder (exit 1 if any)
     #[command(after_help = "Example:\n  keta data check ~/data/HumanML3D")]

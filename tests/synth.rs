@@ -66,9 +66,9 @@ fn synth_makes_a_folder_that_checks_clean_and_renders() {
         "--joints",
         joints.to_str().unwrap(),
         "--out",
-        tmp.path().join("m.bvh").to_str().unwrap(),
+        tmp.path().join("m.obj").to_str().unwrap(),
     ]);
-    assert_one_line_error(&o, 1, &["m.bvh", "BVH export is not built yet"]);
+    assert_one_line_error(&o, 1, &["m.obj", "unknown output format"]);
 }
 
 #[test]
@@ -119,4 +119,73 @@ fn absurd_requests_are_refused_and_leave_nothing() {
         std::fs::read_to_string(out.join("keep.txt")).unwrap(),
         "mine"
     );
+}
+
+#[test]
+fn cmu_clips_and_our_bvh_import_as_a_data_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cmu = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cmu-asfamc");
+    // Export a synthetic clip to BVH and import it with two CMU trials.
+    let synth = tmp.path().join("synth");
+    assert!(keta(&[
+        "data",
+        "synth",
+        "--out",
+        synth.to_str().unwrap(),
+        "--count",
+        "1"
+    ])
+    .status
+    .success());
+    let bvh = tmp.path().join("my_walk.bvh");
+    let o = keta(&[
+        "render",
+        "--joints",
+        synth.join("new_joints/000000.npy").to_str().unwrap(),
+        "--out",
+        bvh.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&bvh)
+        .unwrap()
+        .starts_with("HIERARCHY\nROOT pelvis"));
+    let out = tmp.path().join("imported");
+    let (a, b) = (cmu.join("02_01.amc"), cmu.join("03_02.amc"));
+    let o = keta(&[
+        "data",
+        "import",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        bvh.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("imported 3 clips"), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.join("texts/02_01.txt")).unwrap();
+    let want = std::fs::read_to_string(cmu.join("descriptions.tsv")).unwrap();
+    let description = want
+        .lines()
+        .find_map(|l| l.strip_prefix("02_01\t"))
+        .unwrap();
+    assert_eq!(text, format!("{description}##0.0#0.0\n"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("texts/my_walk.txt")).unwrap(),
+        "my walk##0.0#0.0\n"
+    );
+    let o = keta(&["data", "check", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("motions: 3 named, 3 readable"),
+        "{}",
+        stdout(&o)
+    );
+    let o = keta(&[
+        "data",
+        "import",
+        tmp.path().join("nothing.bvh").to_str().unwrap(),
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, 1, &["nothing.bvh", "no such file"]);
 }

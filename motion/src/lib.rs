@@ -7,6 +7,8 @@ pub mod data;
 mod error;
 pub mod export;
 pub mod features;
+pub mod import;
+mod mat3;
 pub mod npy;
 pub mod rotation;
 pub mod skeleton;

@@ -29,6 +29,22 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        DataCommand::Import { paths, out } => {
+            let files = motion::import::motion_files(&paths)?;
+            let bar = progress::bar(files.len() as u64, "importing");
+            let splits =
+                motion::import::import(&files, &out, |done, _| bar.set_position(done as u64))?;
+            bar.finish_and_clear();
+            eprintln!(
+                "imported {} clips (train/val/test {}/{}/{}) to {}; clips outside 40..200 rows are kept but skipped by the training loader",
+                files.len(),
+                splits[0],
+                splits[1],
+                splits[2],
+                out.display()
+            );
+            Ok(())
+        }
         DataCommand::Check { dir } => {
             if !dir.is_dir() {
                 bail!(

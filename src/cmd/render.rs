@@ -9,8 +9,8 @@ pub fn run(joints: &Path, out: &Path, panels: usize) -> anyhow::Result<()> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    if !matches!(ext.as_str(), "png" | "gif") {
-        bail!("{}: unknown output format {ext:?}; use .png (a strip of frames) or .gif (an animation); BVH export is not built yet", out.display());
+    if !matches!(ext.as_str(), "png" | "gif" | "bvh") {
+        bail!("{}: unknown output format {ext:?}; use .png (a strip of frames), .gif (an animation) or .bvh", out.display());
     }
     let t = read_tensor(joints)?;
     let size = t.size();
@@ -25,10 +25,10 @@ pub fn run(joints: &Path, out: &Path, panels: usize) -> anyhow::Result<()> {
         .chunks_exact(66)
         .map(|c| std::array::from_fn(|j| [c[3 * j], c[3 * j + 1], c[3 * j + 2]]))
         .collect();
-    if ext == "png" {
-        motion::export::render_strip_png(&frames, panels, out)?;
-    } else {
-        motion::export::render_gif(&frames, motion::synth::FPS, out)?;
+    match ext.as_str() {
+        "png" => motion::export::render_strip_png(&frames, panels, out)?,
+        "gif" => motion::export::render_gif(&frames, motion::synth::FPS, out)?,
+        _ => motion::export::write_bvh(&frames, motion::synth::FPS, out)?,
     }
     eprintln!(
         "drew {} frames of {} to {}",

@@ -6,6 +6,7 @@ pub mod check;
 pub mod dataset;
 pub mod layout;
 pub mod normalization;
+pub mod writer;
 
 pub use batch::{Batch, BatchOptions, Batches};
 pub use captions::{CaptionLine, FPS};

@@ -210,8 +210,10 @@ pub fn joints(body: &Body, pose: &Pose) -> [V3; NUM_JOINTS] {
     p[0] = pose.pelvis;
     p[1] = p[0] + hips(o[1]);
     p[2] = p[0] + hips(o[2]);
-    p[3] = p[0] + torso(o[3], 0.3);
-    p[6] = p[3] + torso(o[6], 0.65);
+    // The lean and twist bend the spine from spine1 up, so the pelvis and its three children (hips,
+    // spine1) stay rigid, as in a real skeleton (and a BVH export is exact).
+    p[3] = p[0] + torso(o[3], 0.0);
+    p[6] = p[3] + torso(o[6], 0.5);
     p[9] = p[6] + upper(o[9]);
     p[12] = p[9] + upper(o[12]);
     p[15] = p[12] + upper(o[15].pitch(pose.head_pitch).yaw(pose.head_yaw));

@@ -38,7 +38,7 @@ pub struct Clip {
     pub actions: Vec<Described>,
 }
 
-fn rng_for(seed: u64, index: u64) -> ChaCha8Rng {
+pub(crate) fn rng_for(seed: u64, index: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(
         seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
             ^ index.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03),

@@ -1,20 +1,15 @@
-//! Writes synthesised clips as a HumanML3D-layout folder: into a temporary sibling folder that is
-//! renamed at the end, so an interrupted run never leaves a folder that looks complete.
+//! Writes synthesised clips as a HumanML3D-layout folder (through `data::writer`, which renames a
+//! temporary folder at the end).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rand::seq::SliceRandom;
 use serde_json::json;
 use tch::Tensor;
 
-use super::{clip, rng_for, FPS};
-use crate::data::layout::{
-    captions_path, features_path, joints_path, FEATURES_DIR, JOINTS_DIR, TEXTS_DIR,
-};
-use crate::data::Normalization;
+use super::{clip, FPS};
+use crate::data::layout::captions_path;
+use crate::data::writer::{split_assignment, FolderWriter};
 use crate::error::{Error, Result};
-use crate::features::{features_from_joints, joints_from_features, FEATURE_DIM};
-use crate::npy::write_tensor;
 
 /// Bumped whenever the generator's output for a (seed, index) changes.
 pub const GENERATOR_VERSION: u32 = 1;
@@ -45,10 +40,6 @@ pub struct SynthReport {
     pub splits: [usize; 3],
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::file(path, e.to_string())
-}
-
 /// Makes `opts.count` clips into the new folder `out` (which must not exist, or be empty).
 pub fn synthesize(
     out: &Path,
@@ -61,128 +52,46 @@ pub fn synthesize(
             opts.count
         )));
     }
-    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
-        return Err(Error::file(
-            out,
-            "exists and is not empty; choose a new folder",
-        ));
-    }
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "synth".into());
-    let tmp: PathBuf = out.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let result = write_all(&tmp, opts, &mut progress);
-    match result {
-        Ok(report) => {
-            if out.exists() {
-                std::fs::remove_dir(out).map_err(io(out))?;
-            }
-            std::fs::rename(&tmp, out).map_err(io(out))?;
-            Ok(report)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e)
-        }
-    }
-}
-
-fn write_all(
-    dir: &Path,
-    opts: &SynthOptions,
-    progress: &mut impl FnMut(usize, usize),
-) -> Result<SynthReport> {
-    for sub in [FEATURES_DIR, JOINTS_DIR, TEXTS_DIR] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(io(dir))?;
-    }
-    // Splits: a seeded permutation, 80% / 10% / 10%.
-    let mut order: Vec<usize> = (0..opts.count).collect();
-    order.shuffle(&mut rng_for(opts.seed ^ 0x5EED_5711, 0));
-    let n_train = ((opts.count as f64 * 0.8).round() as usize).max(1);
-    let n_val = (opts.count as f64 * 0.1).round() as usize;
-    let mut split_of = vec![0u8; opts.count];
-    for (rank, &i) in order.iter().enumerate() {
-        split_of[i] = if rank < n_train {
-            0
-        } else if rank < n_train + n_val {
-            1
-        } else {
-            2
-        };
-    }
-    let (mut sum, mut sq, mut rows) = (vec![0f64; FEATURE_DIM], vec![0f64; FEATURE_DIM], 0usize);
+    let mut writer = FolderWriter::create(out)?;
     let mut report = SynthReport {
         clips: 0,
         frames: 0,
         captions: 0,
         splits: [0; 3],
     };
-    let mut ids: [Vec<String>; 3] = Default::default();
-    for (i, &split) in split_of.iter().enumerate() {
+    for (i, split) in split_assignment(opts.count, opts.seed)
+        .into_iter()
+        .enumerate()
+    {
         progress(i, opts.count);
         let c = clip(opts.seed, i as u64);
         let id = format!("{i:06}");
         let flat: Vec<f64> = c.joints.iter().flatten().flatten().copied().collect();
         let joints = Tensor::from_slice(&flat).reshape([c.joints.len() as i64, 22, 3]);
-        let feats = features_from_joints(&joints)?;
-        write_tensor(&features_path(dir, &id), &feats)?;
-        write_tensor(&joints_path(dir, &id), &joints_from_features(&feats)?)?;
-        let n_rows = feats.size()[0] as usize;
-        write_captions(dir, &id, &c.captions, n_rows)?;
-        let split = split as usize;
-        if split == 0 {
-            let f = Vec::<f64>::try_from(
-                feats
-                    .flatten(0, -1)
-                    .to_kind(tch::Kind::Float)
-                    .to_kind(tch::Kind::Double),
-            )?;
-            for row in f.chunks_exact(FEATURE_DIM) {
-                for (d, &v) in row.iter().enumerate() {
-                    sum[d] += v;
-                    sq[d] += v * v;
-                }
-            }
-            rows += n_rows;
-        }
-        ids[split].push(id);
+        // Whole-clip captions; no part-of-speech tokens yet.
+        let lines: Vec<String> = c
+            .captions
+            .iter()
+            .map(|cap| format!("{}##0.0#0.0", cap.text.replace('#', " ")))
+            .collect();
+        let feats = writer.add(&id, &joints, &lines, split)?;
+        write_segments(writer.dir(), &id, &c.captions, feats.size()[0] as usize)?;
         report.clips += 1;
         report.frames += c.joints.len();
         report.captions += c.captions.len();
     }
     progress(opts.count, opts.count);
-    let mut notes = Vec::new();
-    Normalization::from_moments(&sum, &sq, rows.max(1), &mut notes).write(dir)?;
-    for (k, split) in ["train", "val", "test"].iter().enumerate() {
-        report.splits[k] = ids[k].len();
-        let text: String = ids[k].iter().map(|id| format!("{id}\n")).collect();
-        train::write_atomic(&dir.join(format!("{split}.txt")), text.as_bytes())?;
-    }
     let meta = json!({
         "generator": "keta data synth", "generator_version": GENERATOR_VERSION, "seed": opts.seed,
         "count": opts.count, "fps": FPS, "frames": report.frames, "captions": report.captions,
         "note": "procedurally animated and captioned motion; caption token fields are empty (no POS tags yet)",
     });
-    train::write_atomic(
-        &dir.join("synth.json"),
-        serde_json::to_string_pretty(&meta)
-            .expect("json")
-            .as_bytes(),
-    )?;
+    report.splits = writer.finish("synth.json", &meta)?;
     Ok(report)
 }
 
-/// `texts/<id>.txt` (`caption##0.0#0.0`: whole clip, no tokens) and `texts/<id>.json` (segments in
-/// feature rows, end exclusive).
-fn write_captions(dir: &Path, id: &str, captions: &[super::Caption], rows: usize) -> Result<()> {
-    let txt_path = captions_path(dir, id);
-    train::write_atomic_with(&txt_path, |w| {
-        for c in captions {
-            w.write_all(format!("{}##0.0#0.0\n", c.text.replace('#', " ")).as_bytes())?;
-        }
-        Ok(())
-    })?;
+/// `texts/<id>.json`: per caption line (1-based), its segments in feature rows (end exclusive).
+fn write_segments(dir: &Path, id: &str, captions: &[super::Caption], rows: usize) -> Result<()> {
     let lines: Vec<_> = captions
         .iter()
         .enumerate()
@@ -196,9 +105,8 @@ fn write_captions(dir: &Path, id: &str, captions: &[super::Caption], rows: usize
         })
         .collect();
     let doc = json!({"fps": FPS, "captions": lines});
-    train::write_atomic(
-        &txt_path.with_extension("json"),
+    Ok(train::write_atomic(
+        &captions_path(dir, id).with_extension("json"),
         serde_json::to_string(&doc).expect("json").as_bytes(),
-    )?;
-    Ok(())
+    )?)
 }
