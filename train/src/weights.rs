@@ -17,11 +17,12 @@ pub fn load_strict(vs: &mut VarStore, path: &Path, ignore: &[&str]) -> Result<()
         path: path.to_path_buf(),
         msg,
     };
-    let file =
+    let mut file =
         Tensor::read_safetensors(path).map_err(|e| bad(format!("cannot read safetensors: {e}")))?;
+    file.sort_by(|a, b| a.0.cmp(&b.0)); // report problems in a stable order
     let mut vars = vs.variables();
     let mut seen = HashSet::new();
-    let mut unexpected = Vec::new();
+    let (mut unexpected, mut mismatched): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for (name, value) in file {
         if ignore.iter().any(|prefix| name.starts_with(prefix)) {
             continue;
@@ -31,14 +32,18 @@ pub fn load_strict(vs: &mut VarStore, path: &Path, ignore: &[&str]) -> Result<()
             continue;
         };
         if var.size() != value.size() {
-            return Err(bad(format!(
+            mismatched.push(format!(
                 "{name}: the file holds shape {:?}, the model needs {:?}",
                 value.size(),
                 var.size()
-            )));
+            ));
+            continue;
         }
         tch::no_grad(|| var.copy_(&value.to_kind(var.kind()).to_device(var.device())));
         seen.insert(name);
+    }
+    if !mismatched.is_empty() {
+        return Err(bad(mismatched.join("; ")));
     }
     if !unexpected.is_empty() {
         unexpected.sort();
