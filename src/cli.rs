@@ -28,6 +28,11 @@ pub enum Command {
     /// Inspect HumanML3D-layout data folders
     #[command(subcommand)]
     Data(DataCommand),
+    /// Split captions into short time-ordered sentences (offline rules)
+    #[command(
+        after_help = "Examples:\n  keta decompose \"a man walks forward, then jumps twice\" --json\n  keta decompose --data data/synth   # all captions; scores against texts/*.json where present"
+    )]
+    Decompose(DecomposeArgs),
     /// Kinematic phrases: extract them, explain a motion with them, write the KP-accuracy prompts
     #[command(subcommand)]
     Kp(KpCommand),
@@ -49,6 +54,28 @@ pub enum Command {
     /// Measure performance (times name the machine; see docs/BENCHMARKS.md)
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DecomposeArgs {
+    /// The caption to decompose
+    #[arg(required_unless_present = "data", conflicts_with = "data")]
+    pub caption: Option<String>,
+    /// A data folder: decompose every caption into DIR/decompositions/<backend>-none.jsonl
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Decomposition backend (the LLM client is not built yet)
+    #[arg(long, value_enum, default_value_t = BackendArg::Rules)]
+    pub backend: BackendArg,
+    /// Print exactly one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// Offline, deterministic rules
+    Rules,
 }
 
 /// Where tensors live.

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `keta` binary: one test binary, one module per command.
 
 mod data;
+mod decompose;
 mod features;
 mod generate;
 mod gpu;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod decompose;
 mod features;
 mod generate;
 mod kp;
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd),
         Command::Kp(cmd) => kp::run(cmd),
+        Command::Decompose(args) => decompose::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Render {
             joints,
