@@ -64,9 +64,19 @@ pub struct DecomposeArgs {
     /// A data folder: decompose every caption into DIR/decompositions/<backend>-none.jsonl
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Decomposition backend (the LLM client is not built yet)
+    /// Decomposition backend
     #[arg(long, value_enum, default_value_t = BackendArg::Rules)]
     pub backend: BackendArg,
+    /// OpenAI-compatible endpoint for --backend llm, e.g. http://127.0.0.1:8080/v1 (else KETA_LLM_ENDPOINT)
+    #[arg(long)]
+    pub llm_endpoint: Option<String>,
+    /// Model name for --backend llm (else KETA_LLM_MODEL, else "default"); the key comes only from
+    /// KETA_LLM_API_KEY and is never printed
+    #[arg(long)]
+    pub llm_model: Option<String>,
+    /// Requests in flight at once when decomposing a data folder with --backend llm
+    #[arg(long, default_value_t = 4)]
+    pub llm_workers: usize,
     /// Print exactly one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -76,6 +86,8 @@ pub struct DecomposeArgs {
 pub enum BackendArg {
     /// Offline, deterministic rules
     Rules,
+    /// An OpenAI-compatible chat server; falls back to the rules (with a warning) when it fails
+    Llm,
 }
 
 /// Where tensors live.

@@ -65,7 +65,58 @@ fn a_synthetic_folder_is_decomposed_cached_and_scored() {
     let acc = v["text_accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc));
     let cache = std::fs::read_to_string(out.join("decompositions/rules-none.jsonl")).unwrap();
-    assert_eq!(cache.lines().count() as u64, captions);
+    let distinct: std::collections::HashSet<&str> = cache.lines().collect();
+    assert!(distinct.len() as u64 <= captions && !distinct.is_empty());
+    // A corrupt cache is rebuilt with a warning, never a crash; a second run finds everything cached.
+    std::fs::write(out.join("decompositions/rules-none.jsonl"), "{broken\n").unwrap();
+    let o = keta(&["decompose", "--data", out.to_str().unwrap(), "--json"]);
+    assert!(
+        o.status.success() && stderr(&o).contains("unreadable line"),
+        "{}",
+        stderr(&o)
+    );
+    let o = keta(&["decompose", "--data", out.to_str().unwrap(), "--json"]);
+    let again: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(again["new"], 0);
+    assert_eq!(again["text_accuracy"], v["text_accuracy"]);
+    let cache = std::fs::read_to_string(out.join("decompositions/rules-none.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(cache.lines().next().unwrap()).unwrap();
     assert!(first["sentences"].as_array().is_some_and(|s| !s.is_empty()));
+}
+
+#[test]
+fn the_llm_backend_without_a_server_falls_back_with_a_warning_and_a_reason() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}/v1", listener.local_addr().unwrap());
+    drop(listener);
+    let o = keta(&[
+        "decompose",
+        "a man walks, then jumps",
+        "--backend",
+        "llm",
+        "--llm-endpoint",
+        &down,
+        "--llm-model",
+        "tiny",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning") && stderr(&o).contains("the rules answered"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["backend"], "llm");
+    assert_eq!(v["model"], "tiny");
+    assert!(v["fallback"]
+        .as_str()
+        .unwrap()
+        .contains("could not be reached"));
+    assert_eq!(
+        v["sentences"],
+        serde_json::json!(["a man walks", "a man jumps"])
+    );
+    let o = keta(&["decompose", "x", "--backend", "llm"]);
+    assert_one_line_error(&o, 1, &["--llm-endpoint"]);
 }
