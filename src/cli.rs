@@ -138,44 +138,30 @@ pub enum KpCommand {
     },
 }
 
+/// What every benchmark takes.
+#[derive(Debug, Args)]
+pub struct BenchOpts {
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Timed repetitions (the median is reported)
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Sentence-encoder throughput (all-MiniLM-L6-v2) at batch 1 and batch 64
     #[command(after_help = "Example:\n  keta bench text --device cpu")]
-    Text {
-        /// Print one JSON object instead of a table
-        #[arg(long)]
-        json: bool,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-        device: DeviceArg,
-        /// Timed repetitions (the median is reported)
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
-    },
+    Text(BenchOpts),
     /// Joints -> 263-d features and back on a 64 x 196-frame batch (float32)
     #[command(after_help = "Example:\n  keta bench features --device cpu")]
-    Features {
-        /// Print one JSON object instead of a table
-        #[arg(long)]
-        json: bool,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-        device: DeviceArg,
-        /// Timed repetitions (the median is reported)
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
-    },
+    Features(BenchOpts),
     /// Soft KP forward and forward + backward on a 64 x 196-frame batch
     #[command(after_help = "Example:\n  keta bench kp --device cpu --json")]
-    Kp {
-        /// Print one JSON object instead of a table
-        #[arg(long)]
-        json: bool,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-        device: DeviceArg,
-        /// Timed repetitions (the median is reported)
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
-    },
+    Kp(BenchOpts),
 }
 
 #[derive(Debug, Args)]

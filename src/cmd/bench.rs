@@ -4,20 +4,15 @@ use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
-use crate::cli::BenchCommand;
+use crate::cli::{BenchCommand, BenchOpts};
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    match cmd {
-        BenchCommand::Kp { json, device, runs } => {
-            bench_kp(super::device(device)?, runs.max(1), json)
-        }
-        BenchCommand::Text { json, device, runs } => {
-            bench_text(super::device(device)?, runs.max(1), json)
-        }
-        BenchCommand::Features { json, device, runs } => {
-            bench_features(super::device(device)?, runs.max(1), json)
-        }
-    }
+    let (opts, bench): (&BenchOpts, fn(Device, usize, bool) -> anyhow::Result<()>) = match &cmd {
+        BenchCommand::Kp(o) => (o, bench_kp),
+        BenchCommand::Text(o) => (o, bench_text),
+        BenchCommand::Features(o) => (o, bench_features),
+    };
+    bench(super::device(opts.device)?, opts.runs.max(1), opts.json)
 }
 
 fn sync(device: Device) {
