@@ -6,8 +6,11 @@ use tch::{Device, Kind, Tensor};
 
 use crate::cli::{BenchCommand, BenchOpts};
 
+/// A benchmark: (device, timed runs, print JSON).
+type Bench = fn(Device, usize, bool) -> anyhow::Result<()>;
+
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let (opts, bench): (&BenchOpts, fn(Device, usize, bool) -> anyhow::Result<()>) = match &cmd {
+    let (opts, bench): (&BenchOpts, Bench) = match &cmd {
         BenchCommand::Kp(o) => (o, bench_kp),
         BenchCommand::Text(o) => (o, bench_text),
         BenchCommand::Features(o) => (o, bench_features),
