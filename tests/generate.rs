@@ -38,7 +38,11 @@ fn without_a_model_it_says_so_and_writes_nothing() {
         "--model",
         tmp.path().to_str().unwrap(),
     ]);
-    assert_one_line_error(&o, 1, &["no trained model", "nothing was generated"]);
+    assert_one_line_error(&o, 1, &["no trained model", "no motion was generated"]);
+    assert!(
+        crate::util::stderr(&o).contains("  - a person walks forward"),
+        "the decomposition is shown"
+    );
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 

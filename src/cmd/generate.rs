@@ -43,9 +43,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let model = args.model.clone().unwrap_or_else(paths::default_model);
     if !model.join("weights.safetensors").is_file() {
+        // The first stage of the pipeline is real already: show what the text decomposes into.
+        for p in &prompts {
+            eprintln!("keta: {p:?} decomposes (rules) into:");
+            for s in llm_decompose::rules::decompose(p) {
+                eprintln!("  - {s}");
+            }
+        }
         bail!(
-            "no trained model at {}: keta does not ship a text-to-motion model yet, so nothing was generated. \
-             What works today: `keta features` (joints <-> 263-d features) and `keta data check`",
+            "no trained model at {}: keta does not ship a text-to-motion model yet, so no motion was generated. \
+             What works today: data synth/import/check, render, features, kp, decompose, bench (see the README)",
             model.display()
         );
     }
