@@ -179,16 +179,7 @@ impl Action {
                 seconds: rng.random_range(1.5..3.0),
             },
             20 => Action::LookAround,
-            21..=27 => {
-                let mut a = ArmAction::sample(rng);
-                // Spread the seven arm kinds evenly over the remaining slots.
-                while std::mem::discriminant(&a)
-                    != std::mem::discriminant(&arm_kind(kind - 21, side))
-                {
-                    a = ArmAction::sample(rng);
-                }
-                Action::Arms(a)
-            }
+            21..=27 => Action::Arms(ArmAction::sample_kind(kind - 21, rng)),
             _ => Action::Gait(Gait {
                 kind: GaitKind::Jog,
                 speed: rng.random_range(1.6..2.2),
@@ -435,20 +426,6 @@ impl Action {
     }
 }
 
-fn arm_kind(k: usize, side: usize) -> ArmAction {
-    match k {
-        0 => ArmAction::Wave { side, count: 2 },
-        1 => ArmAction::Raise {
-            arms: super::arms::Arms::Both,
-        },
-        2 => ArmAction::Clap { count: 2 },
-        3 => ArmAction::Punch { side, count: 1 },
-        4 => ArmAction::Circles { count: 2 },
-        5 => ArmAction::Throw { side },
-        _ => ArmAction::Stretch,
-    }
-}
-
 /// Lowers the pelvis by `down` (0..1) of the way to `fraction` of the standing leg height, leaning
 /// `lean` and moving the hips back by `back` metres; the feet stay where they are.
 fn lower(body: &Body, s: &Pose, p: &mut Pose, down: f64, fraction: f64, lean: f64, back: f64) {
@@ -459,27 +436,111 @@ fn lower(body: &Body, s: &Pose, p: &mut Pose, down: f64, fraction: f64, lean: f6
     p.lean = lean * down;
 }
 
-/// The travel and gait parameters of each kind: (direction relative to heading, cadence in
-/// cycles/s, stance fraction, swing height, pelvis bob, extra knee bend, torso lean, arm swing).
-fn gait_style(kind: GaitKind) -> (f64, f64, f64, f64, f64, f64, f64, f64) {
+/// How a gait moves.
+struct GaitStyle {
+    /// Travel direction relative to the heading (radians).
+    dir: f64,
+    /// Gait cycles per second (two steps a cycle).
+    cadence: f64,
+    /// Fraction of a cycle each foot is on the ground.
+    duty: f64,
+    /// Swing height of the ankle (m).
+    lift: f64,
+    /// Pelvis bob amplitude (m).
+    bob: f64,
+    /// Extra knee bend, as a fraction of the leg length.
+    bend: f64,
+    /// Torso lean (radians, + forward).
+    lean: f64,
+    /// Arm swing amplitude (m).
+    swing: f64,
+}
+
+const WALK: GaitStyle = GaitStyle {
+    dir: 0.0,
+    cadence: 0.95,
+    duty: 0.62,
+    lift: 0.07,
+    bob: 0.012,
+    bend: 0.0,
+    lean: 0.04,
+    swing: 0.18,
+};
+
+fn gait_style(kind: GaitKind) -> GaitStyle {
     match kind {
-        GaitKind::Walk => (0.0, 0.95, 0.62, 0.07, 0.012, 0.0, 0.04, 0.18),
-        GaitKind::Jog => (0.0, 1.35, 0.42, 0.12, 0.03, 0.04, 0.1, 0.22),
-        GaitKind::Run => (0.0, 1.5, 0.36, 0.18, 0.04, 0.06, 0.18, 0.3),
-        GaitKind::Backwards => (PI, 0.85, 0.64, 0.06, 0.01, 0.0, -0.05, 0.1),
-        GaitKind::SideStep { side } => (
-            if side == LEFT { PI / 2.0 } else { -PI / 2.0 },
-            0.8,
-            0.66,
-            0.05,
-            0.008,
-            0.0,
-            0.0,
-            0.05,
-        ),
-        GaitKind::March => (0.0, 0.9, 0.6, 0.3, 0.01, 0.0, 0.0, 0.25),
-        GaitKind::Turn { .. } => (0.0, 1.0, 0.65, 0.05, 0.005, 0.0, 0.0, 0.05),
-        GaitKind::Spin { .. } => (0.0, 1.4, 0.6, 0.06, 0.005, 0.03, 0.0, 0.1),
+        GaitKind::Walk => WALK,
+        GaitKind::Jog => GaitStyle {
+            cadence: 1.35,
+            duty: 0.42,
+            lift: 0.12,
+            bob: 0.03,
+            bend: 0.04,
+            lean: 0.1,
+            swing: 0.22,
+            ..WALK
+        },
+        GaitKind::Run => GaitStyle {
+            cadence: 1.5,
+            duty: 0.36,
+            lift: 0.18,
+            bob: 0.04,
+            bend: 0.06,
+            lean: 0.18,
+            swing: 0.3,
+            ..WALK
+        },
+        GaitKind::Backwards => GaitStyle {
+            dir: PI,
+            cadence: 0.85,
+            duty: 0.64,
+            lift: 0.06,
+            bob: 0.01,
+            lean: -0.05,
+            swing: 0.1,
+            ..WALK
+        },
+        GaitKind::SideStep { side } => {
+            let dir = if side == LEFT { PI / 2.0 } else { -PI / 2.0 };
+            GaitStyle {
+                dir,
+                cadence: 0.8,
+                duty: 0.66,
+                lift: 0.05,
+                bob: 0.008,
+                lean: 0.0,
+                swing: 0.05,
+                ..WALK
+            }
+        }
+        GaitKind::March => GaitStyle {
+            cadence: 0.9,
+            duty: 0.6,
+            lift: 0.3,
+            bob: 0.01,
+            lean: 0.0,
+            swing: 0.25,
+            ..WALK
+        },
+        GaitKind::Turn { .. } => GaitStyle {
+            cadence: 1.0,
+            duty: 0.65,
+            lift: 0.05,
+            bob: 0.005,
+            lean: 0.0,
+            swing: 0.05,
+            ..WALK
+        },
+        GaitKind::Spin { .. } => GaitStyle {
+            cadence: 1.4,
+            duty: 0.6,
+            lift: 0.06,
+            bob: 0.005,
+            bend: 0.03,
+            lean: 0.0,
+            swing: 0.1,
+            ..WALK
+        },
     }
 }
 
@@ -489,7 +550,16 @@ fn gait_style(kind: GaitKind) -> (f64, f64, f64, f64, f64, f64, f64, f64) {
 fn gait(anim: &mut Animator, g: &Gait) {
     let body = anim.body;
     let start = anim.pose.clone();
-    let (dir, cadence, duty, lift, bob, bend, lean, swing) = gait_style(g.kind);
+    let GaitStyle {
+        dir,
+        cadence,
+        duty,
+        lift,
+        bob,
+        bend,
+        lean,
+        swing,
+    } = gait_style(g.kind);
     let d = g.seconds;
     let n = (d * FPS).round() as usize;
     let ramp = |t: f64| smoothstep(t / 0.6) * smoothstep((d - t) / 0.6);

@@ -58,10 +58,21 @@ fn envelope(t: f64, d: f64, a: f64) -> f64 {
 }
 
 impl ArmAction {
+    /// Number of arm action kinds.
+    pub const KINDS: usize = 7;
+
+    /// Any arm action with random parameters.
     pub fn sample(rng: &mut impl Rng) -> ArmAction {
+        let kind = rng.random_range(0..Self::KINDS);
+        Self::sample_kind(kind, rng)
+    }
+
+    /// Arm action `kind` (0..KINDS: wave, raise, clap, punch, circles, throw, stretch) with random
+    /// side and count.
+    pub fn sample_kind(kind: usize, rng: &mut impl Rng) -> ArmAction {
         let side = rng.random_range(0..2);
         let count = rng.random_range(1..=3);
-        match rng.random_range(0..7) {
+        match kind {
             0 => ArmAction::Wave {
                 side,
                 count: count + 1,
