@@ -260,7 +260,7 @@ impl ArmAction {
                 };
                 pose.hands[*side] = target;
                 pose.twist = twist;
-                pose.lean = 0.12 * (-(t - 1.0).powi(2) / 0.1).exp();
+                pose.lean = 0.12 * (-(t - 1.0) * (t - 1.0) / 0.1).exp();
                 pose.elbow_pole[*side] = v3(o, -0.5, -1.0);
             }
             ArmAction::Stretch => {

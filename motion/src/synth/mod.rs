@@ -10,6 +10,7 @@ pub mod animator;
 pub mod arms;
 pub mod body;
 pub mod captions;
+mod locomotion;
 mod vec3;
 mod writer;
 
