@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::util::{assert_one_line_error, fixture, keta, stdout};
+use crate::util::{assert_one_line_error, fixture, keta, keta_ok, stdout};
 
 fn make_folder(dir: &Path) {
     for sub in ["new_joint_vecs", "texts"] {
@@ -14,7 +14,7 @@ fn make_folder(dir: &Path) {
         ("000003", "walk_forward"),
     ] {
         let out = dir.join("new_joint_vecs").join(format!("{id}.npy"));
-        let o = keta(&[
+        keta_ok(&[
             "features",
             "from-joints",
             "--joints",
@@ -22,7 +22,6 @@ fn make_folder(dir: &Path) {
             "--out",
             out.to_str().unwrap(),
         ]);
-        assert!(o.status.success());
         std::fs::write(
             dir.join("texts").join(format!("{id}.txt")),
             format!("a person moves ({name})#a/DET person/NOUN#0.0#0.0\n"),
@@ -38,8 +37,7 @@ fn make_folder(dir: &Path) {
 fn a_clean_folder_reports_counts_and_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
     make_folder(tmp.path());
-    let o = keta(&["data", "check", tmp.path().to_str().unwrap()]);
-    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let o = keta_ok(&["data", "check", tmp.path().to_str().unwrap()]);
     let out = stdout(&o);
     assert!(
         out.contains("motions: 3 named, 3 readable, 3 inside the 40..200-row filter"),

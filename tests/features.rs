@@ -3,7 +3,7 @@
 use ndarray::ShapeBuilder;
 use ndarray_npy::WriteNpyExt;
 
-use crate::util::{assert_one_line_error, fixture, keta, max_abs_diff, read_f32};
+use crate::util::{assert_one_line_error, fixture, keta, keta_ok, max_abs_diff, read_f32};
 
 #[test]
 fn round_trip_through_the_command_line_matches_the_fixtures() {
@@ -12,7 +12,7 @@ fn round_trip_through_the_command_line_matches_the_fixtures() {
         let feats = tmp.path().join(format!("{name}.features.npy"));
         let joints = tmp.path().join(format!("{name}.joints.npy"));
         let input = fixture(&format!("{name}.joints.npy"));
-        let o = keta(&[
+        keta_ok(&[
             "features",
             "from-joints",
             "--joints",
@@ -20,7 +20,6 @@ fn round_trip_through_the_command_line_matches_the_fixtures() {
             "--out",
             feats.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", crate::util::stderr(&o));
         let ours = read_f32(&feats);
         let want = read_f32(&fixture(&format!("{name}.features.npy")));
         assert_eq!(ours.shape(), want.shape());
@@ -31,7 +30,7 @@ fn round_trip_through_the_command_line_matches_the_fixtures() {
             .fold(0.0f32, f32::max);
         assert!(core_err < 1e-5, "{name}: {core_err}");
 
-        let o = keta(&[
+        keta_ok(&[
             "features",
             "to-joints",
             "--features",
@@ -39,7 +38,6 @@ fn round_trip_through_the_command_line_matches_the_fixtures() {
             "--out",
             joints.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", crate::util::stderr(&o));
         let err = max_abs_diff(
             &read_f32(&joints),
             &read_f32(&fixture(&format!("{name}.recovered.npy"))),
@@ -60,7 +58,7 @@ fn float64_fortran_input_is_accepted() {
         .write_npy(std::fs::File::create(&input).unwrap())
         .unwrap();
     let out = tmp.path().join("out.npy");
-    let o = keta(&[
+    keta_ok(&[
         "features",
         "from-joints",
         "--joints",
@@ -68,7 +66,6 @@ fn float64_fortran_input_is_accepted() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", crate::util::stderr(&o));
     let want = read_f32(&fixture("walk_forward.features.npy"));
     let ours = read_f32(&out);
     let err = ours

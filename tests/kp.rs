@@ -1,13 +1,13 @@
 //! `keta kp extract | explain | prompts`.
 
-use crate::util::{assert_one_line_error, fixture, keta, read_f32, stdout};
+use crate::util::{assert_one_line_error, fixture, keta, keta_ok, read_f32, stdout};
 
 #[test]
 fn extract_writes_sign_and_soft_phrases_matching_the_fixtures() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("kp.npy");
     let joints = fixture("random_b.joints.npy");
-    let o = keta(&[
+    keta_ok(&[
         "kp",
         "extract",
         "--joints",
@@ -15,7 +15,6 @@ fn extract_writes_sign_and_soft_phrases_matching_the_fixtures() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", crate::util::stderr(&o));
     let ours = read_f32(&out);
     let want = read_f32(&fixture("random_b.kp_sign.npy"));
     let raw = read_f32(&fixture("random_b.kp_raw.npy"));
@@ -28,7 +27,7 @@ fn extract_writes_sign_and_soft_phrases_matching_the_fixtures() {
         .count();
     assert_eq!(differ, 0);
 
-    let o = keta(&[
+    keta_ok(&[
         "kp",
         "extract",
         "--joints",
@@ -38,7 +37,6 @@ fn extract_writes_sign_and_soft_phrases_matching_the_fixtures() {
         "--mode",
         "soft",
     ]);
-    assert!(o.status.success());
     let soft = read_f32(&out);
     assert!(soft.iter().all(|v| v.abs() < 1.0) && soft.iter().any(|v| v.abs() > 0.5));
 }
@@ -47,7 +45,7 @@ fn extract_writes_sign_and_soft_phrases_matching_the_fixtures() {
 fn explain_prints_the_rising_wrist_and_draws_a_heat_map() {
     let tmp = tempfile::tempdir().unwrap();
     let png = tmp.path().join("kp.png");
-    let o = keta(&[
+    let o = keta_ok(&[
         "kp",
         "explain",
         "--joints",
@@ -55,7 +53,6 @@ fn explain_prints_the_rising_wrist_and_draws_a_heat_map() {
         "--plot",
         png.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", crate::util::stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("40 frames (2.00 s at 20 fps)"), "{out}");
     assert!(
@@ -73,8 +70,7 @@ fn explain_prints_the_rising_wrist_and_draws_a_heat_map() {
 fn prompts_reproduce_the_committed_file() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("prompts.json");
-    let o = keta(&["kp", "prompts", "--out", out.to_str().unwrap()]);
-    assert!(o.status.success());
+    keta_ok(&["kp", "prompts", "--out", out.to_str().unwrap()]);
     let committed =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kp/prompts/kp-prompts-v1.json");
     assert_eq!(

@@ -1,12 +1,12 @@
 //! `keta data synth` and `keta render`.
 
-use crate::util::{assert_one_line_error, keta, stderr, stdout};
+use crate::util::{assert_one_line_error, keta, keta_ok, stderr, stdout};
 
 #[test]
 fn synth_makes_a_folder_that_checks_clean_and_renders() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("synth");
-    let o = keta(&[
+    let o = keta_ok(&[
         "data",
         "synth",
         "--out",
@@ -16,15 +16,13 @@ fn synth_makes_a_folder_that_checks_clean_and_renders() {
         "--seed",
         "4",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("wrote 20 clips"), "{}", stderr(&o));
-    let o = keta(&["data", "check", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stdout(&o));
+    let o = keta_ok(&["data", "check", out.to_str().unwrap()]);
     assert!(stdout(&o).contains("motions: 20 named, 20 readable, 20 inside the 40..200-row filter"));
 
     // The same seed gives the same files.
     let again = tmp.path().join("again");
-    assert!(keta(&[
+    keta_ok(&[
         "data",
         "synth",
         "--out",
@@ -32,10 +30,8 @@ fn synth_makes_a_folder_that_checks_clean_and_renders() {
         "--count",
         "3",
         "--seed",
-        "4"
-    ])
-    .status
-    .success());
+        "4",
+    ]);
     for f in [
         "new_joint_vecs/000002.npy",
         "texts/000002.txt",
@@ -51,14 +47,13 @@ fn synth_makes_a_folder_that_checks_clean_and_renders() {
     let joints = out.join("new_joints/000000.npy");
     for name in ["strip.png", "motion.gif"] {
         let path = tmp.path().join(name);
-        let o = keta(&[
+        keta_ok(&[
             "render",
             "--joints",
             joints.to_str().unwrap(),
             "--out",
             path.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         assert!(std::fs::metadata(&path).unwrap().len() > 1000);
     }
     let o = keta(&[
@@ -127,31 +122,28 @@ fn cmu_clips_and_our_bvh_import_as_a_data_folder() {
     let cmu = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cmu-asfamc");
     // Export a synthetic clip to BVH and import it with two CMU trials.
     let synth = tmp.path().join("synth");
-    assert!(keta(&[
+    keta_ok(&[
         "data",
         "synth",
         "--out",
         synth.to_str().unwrap(),
         "--count",
-        "1"
-    ])
-    .status
-    .success());
+        "1",
+    ]);
     let bvh = tmp.path().join("my_walk.bvh");
-    let o = keta(&[
+    keta_ok(&[
         "render",
         "--joints",
         synth.join("new_joints/000000.npy").to_str().unwrap(),
         "--out",
         bvh.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&bvh)
         .unwrap()
         .starts_with("HIERARCHY\nROOT pelvis"));
     let out = tmp.path().join("imported");
     let (a, b) = (cmu.join("02_01.amc"), cmu.join("03_02.amc"));
-    let o = keta(&[
+    let o = keta_ok(&[
         "data",
         "import",
         a.to_str().unwrap(),
@@ -160,7 +152,6 @@ fn cmu_clips_and_our_bvh_import_as_a_data_folder() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("imported 3 clips"), "{}", stderr(&o));
     let text = std::fs::read_to_string(out.join("texts/02_01.txt")).unwrap();
     let want = std::fs::read_to_string(cmu.join("descriptions.tsv")).unwrap();
@@ -173,8 +164,7 @@ fn cmu_clips_and_our_bvh_import_as_a_data_folder() {
         std::fs::read_to_string(out.join("texts/my_walk.txt")).unwrap(),
         "my walk##0.0#0.0\n"
     );
-    let o = keta(&["data", "check", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stdout(&o));
+    let o = keta_ok(&["data", "check", out.to_str().unwrap()]);
     assert!(
         stdout(&o).contains("motions: 3 named, 3 readable"),
         "{}",

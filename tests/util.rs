@@ -14,6 +14,18 @@ pub fn keta(args: &[&str]) -> Output {
         .expect("keta runs")
 }
 
+/// Runs `keta args...` and asserts it succeeded, showing its stderr if not.
+pub fn keta_ok(args: &[&str]) -> Output {
+    let o = keta(args);
+    assert!(
+        o.status.success(),
+        "keta {}: {}",
+        args.join(" "),
+        stderr(&o)
+    );
+    o
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
