@@ -1,30 +1,20 @@
 //! Dense masked attention: the reference every sparse backend is tested against.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::Attention;
 
-/// softmax(q k^T / sqrt(D) with padded keys at -inf) v, computed in the inputs' dtype with an fp32
-/// softmax for half-precision inputs.
+/// softmax(q k^T / sqrt(D) with padded keys at -inf) v through libtorch's fused
+/// `scaled_dot_product_attention`: one call that picks flash / memory-efficient kernels on CUDA
+/// (softmax accumulated in fp32 for half-precision inputs) and the math path on the CPU.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DenseAttention;
 
 impl Attention for DenseAttention {
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, key_padding: Option<&Tensor>) -> Tensor {
-        let d = *q.size().last().expect("q has a head dim") as f64;
-        let scores = q.matmul(&k.transpose(-2, -1)) / d.sqrt(); // [B, H, Nq, Nk]
-        let scores = match key_padding {
-            Some(pad) => scores.masked_fill(&pad.unsqueeze(1).unsqueeze(1), f64::NEG_INFINITY),
-            None => scores,
-        };
-        // Softmax in fp32 at least (fp64 stays fp64).
-        let kind = if scores.kind() == Kind::Double {
-            Kind::Double
-        } else {
-            Kind::Float
-        };
-        let weights = scores.softmax(-1, kind).to_kind(v.kind());
-        weights.matmul(v)
+        // SDPA's boolean mask says which keys take part: the inverse of a padding mask.
+        let allowed = key_padding.map(|pad| pad.logical_not().unsqueeze(1).unsqueeze(1)); // [B, 1, 1, Nk]
+        Tensor::scaled_dot_product_attention(q, k, v, allowed.as_ref(), 0.0, false, None, false)
     }
 
     fn name(&self) -> &'static str {
@@ -35,7 +25,7 @@ impl Attention for DenseAttention {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
+    use tch::{Device, Kind};
 
     /// Attention by explicit loops in f64, independent of the tensor code path.
     fn naive(q: &[f64], k: &[f64], v: &[f64], n: usize, d: usize, pad: &[bool]) -> Vec<f64> {

@@ -169,6 +169,7 @@ fn recovery_of_analytic_motions_is_exact() {
 
 #[test]
 fn recovery_gradient_matches_finite_differences() {
+    let _rng = crate::global_rng();
     let f0 = features_from_joints(&wiggle(12, 0.8, 7)).unwrap();
     let weights = Tensor::randn([11, 22, 3], (Kind::Double, Device::Cpu));
     let loss = |f: &Tensor| (joints_from_features(f).unwrap() * &weights).sum(Kind::Double);

@@ -1,3 +1,6 @@
+//! Atomic file writes: the content goes to a temp file beside the target, is synced, and is renamed
+//! over it, so readers and crashes see the old file or the whole new one, never a part.
+
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -33,7 +36,8 @@ pub fn write_atomic_with(
     result.map_err(io)
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+/// `dir/.name.<pid>.tmp`: beside the target (same file system, so the rename is atomic), hidden.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

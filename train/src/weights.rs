@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Loads `path` into `vs`. Keys in the file that start with one of `ignore` (e.g. a checkpoint's
 /// unused pooler) are skipped; any other difference between file and model is an error.
 pub fn load_strict(vs: &mut VarStore, path: &Path, ignore: &[&str]) -> Result<()> {
-    let bad = |msg: String| Error::Weights {
+    let bad = |msg: String| Error::File {
         path: path.to_path_buf(),
         msg,
     };

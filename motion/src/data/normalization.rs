@@ -23,23 +23,28 @@ impl Normalization {
     /// The data set's own `Mean.npy` / `Std.npy` when both exist (used as they are), else computed from
     /// the train split without writing anything. Notes (e.g. a floored group) go to `notes`.
     pub fn for_data_dir(dir: &Path, notes: &mut Vec<String>) -> Result<Self> {
-        let (mean_path, std_path) = (dir.join("Mean.npy"), dir.join("Std.npy"));
-        if mean_path.exists() && std_path.exists() {
-            let mean = read_vector(&mean_path)?;
-            let std = read_vector(&std_path)?;
-            if let Some(i) = std.iter().position(|&s| s <= 0.0) {
-                return Err(Error::file(
-                    &std_path,
-                    format!("dimension {i} has std {} (must be > 0)", std[i]),
-                ));
-            }
-            return Ok(Self { mean, std });
+        if dir.join("Mean.npy").exists() && dir.join("Std.npy").exists() {
+            return Self::read(dir);
         }
         notes.push(format!(
             "{}: no Mean.npy/Std.npy; computed them from the train split",
             dir.display()
         ));
         Self::from_train_split(dir, notes)
+    }
+
+    /// `dir/Mean.npy` and `dir/Std.npy`, both required: shape [263], finite, every std > 0.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let std_path = dir.join("Std.npy");
+        let mean = read_vector(&dir.join("Mean.npy"))?;
+        let std = read_vector(&std_path)?;
+        if let Some(i) = std.iter().position(|&s| s <= 0.0) {
+            return Err(Error::file(
+                &std_path,
+                format!("dimension {i} has std {} (must be > 0)", std[i]),
+            ));
+        }
+        Ok(Self { mean, std })
     }
 
     /// Per-dimension mean over every row of the train split's motions; std per dimension, replaced by

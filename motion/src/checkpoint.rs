@@ -1,0 +1,183 @@
+//! Model folders: what `keta train mdm` writes into each `ckpt-<step>/` and what `keta generate`
+//! loads (architecture.md "Files"): `config.json` (a [`ModelCard`]), `weights.safetensors` (EMA
+//! weights), `Mean.npy` / `Std.npy`. A training output folder works too: its `latest` is followed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kernels::Attention;
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::Device;
+
+use crate::data::normalization::Normalization;
+use crate::diffusion::{NoiseSchedule, TRAIN_STEPS};
+use crate::error::{Error, Result};
+use crate::model::{Denoiser, DenoiserConfig};
+
+/// Version of `config.json`'s layout.
+pub const CARD_FORMAT: u32 = 1;
+
+/// The diffusion process a model was trained with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiffusionConfig {
+    /// Steps T of the forward process.
+    pub steps: usize,
+    /// Noise schedule (only "cosine" exists).
+    pub schedule: String,
+    /// What the network predicts (only "x0" exists).
+    pub prediction: String,
+}
+
+impl Default for DiffusionConfig {
+    fn default() -> Self {
+        Self {
+            steps: TRAIN_STEPS,
+            schedule: "cosine".into(),
+            prediction: "x0".into(),
+        }
+    }
+}
+
+/// The motion lengths a model saw in training: generation outside them is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MotionSpec {
+    /// Frames (feature rows) per second.
+    pub fps: f64,
+    /// Shortest and longest training crop, in feature rows.
+    pub min_rows: usize,
+    pub max_rows: usize,
+}
+
+impl Default for MotionSpec {
+    fn default() -> Self {
+        Self {
+            fps: 20.0,
+            min_rows: 40,
+            max_rows: 196,
+        }
+    }
+}
+
+impl MotionSpec {
+    /// Seconds -> rows at this frame rate, refused (with the range) outside what the model supports.
+    pub fn rows_for_seconds(&self, seconds: f64) -> Result<i64> {
+        let rows = (seconds * self.fps).round();
+        let (lo, hi) = (self.min_rows as f64, self.max_rows as f64);
+        if !seconds.is_finite() || rows < lo || rows > hi {
+            return Err(Error::Invalid(format!(
+                "--seconds {seconds} is outside what this model supports: {:.2} to {:.2} s \
+                 ({lo} to {hi} frames at {} fps)",
+                lo / self.fps,
+                hi / self.fps,
+                self.fps
+            )));
+        }
+        Ok(rows as i64)
+    }
+}
+
+/// `config.json` of a model folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCard {
+    pub format: u32,
+    pub model: DenoiserConfig,
+    #[serde(default)]
+    pub diffusion: DiffusionConfig,
+    /// Id of the sentence encoder whose embeddings the model was trained on.
+    pub text_encoder: String,
+    #[serde(default)]
+    pub motion: MotionSpec,
+    /// Soft-KP scale of the aligner used in training (none without one).
+    #[serde(default)]
+    pub kp_tau: Option<f64>,
+    /// The training configuration, for the record (generate ignores it).
+    #[serde(default)]
+    pub training: Option<serde_json::Value>,
+}
+
+impl ModelCard {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read the model card: {e}")))?;
+        let card: ModelCard = serde_json::from_str(&text)
+            .map_err(|e| Error::file(path, format!("not a keta model card: {e}")))?;
+        if card.format != CARD_FORMAT {
+            return Err(Error::file(
+                path,
+                format!("format {} (this keta reads {CARD_FORMAT})", card.format),
+            ));
+        }
+        if card.diffusion.schedule != "cosine" || card.diffusion.prediction != "x0" {
+            return Err(Error::file(
+                path,
+                "only the cosine schedule with x0 prediction is implemented",
+            ));
+        }
+        card.model
+            .validate()
+            .map_err(|e| Error::file(path, e.to_string()))?;
+        Ok(card)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("a card serialises");
+        train::write_atomic(path, format!("{json}\n").as_bytes())?;
+        Ok(())
+    }
+}
+
+/// A loaded model: card, denoiser (fp32 on `device`), normalisation and noise schedule.
+pub struct MotionModel {
+    pub dir: PathBuf,
+    pub card: ModelCard,
+    pub vs: VarStore,
+    pub denoiser: Denoiser,
+    pub normalization: Normalization,
+    pub schedule: NoiseSchedule,
+}
+
+/// The folder holding `config.json`: `dir` itself, or the checkpoint its `latest` names.
+pub fn resolve_model_dir(dir: &Path) -> Result<PathBuf> {
+    if dir.join("config.json").is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    match train::latest_checkpoint(dir)? {
+        Some(ckpt) => Ok(ckpt),
+        None if dir.is_dir() => Err(Error::file(
+            dir,
+            "no config.json and no `latest` checkpoint: not a keta model folder",
+        )),
+        None => Err(Error::file(dir, "no such model folder")),
+    }
+}
+
+impl MotionModel {
+    /// Loads `dir` (see [`resolve_model_dir`]) onto `device` with the given attention backend.
+    /// Every missing file, unknown key or shape mismatch is an error naming it.
+    pub fn load(dir: &Path, device: Device, attention: Arc<dyn Attention>) -> Result<Self> {
+        let dir = resolve_model_dir(dir)?;
+        let card = ModelCard::read(&dir.join("config.json"))?;
+        let mut vs = VarStore::new(device);
+        let denoiser = Denoiser::with_attention(vs.root(), &card.model, attention)?;
+        let weights = dir.join("weights.safetensors");
+        if !weights.is_file() {
+            return Err(Error::file(&weights, "missing (the model's weights)"));
+        }
+        train::load_strict(&mut vs, &weights, &[])?;
+        vs.freeze();
+        let normalization = Normalization::read(&dir)?;
+        let schedule = NoiseSchedule::cosine(card.diffusion.steps)?;
+        Ok(Self {
+            dir,
+            card,
+            vs,
+            denoiser,
+            normalization,
+            schedule,
+        })
+    }
+}

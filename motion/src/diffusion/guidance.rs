@@ -1,0 +1,75 @@
+//! Classifier-free guidance (Ho & Salimans 2022; MDM's `ClassifierFreeSampleModel`):
+//! x0 = x0_uncond + s (x0_cond - x0_uncond), with both branches in one batched forward pass.
+
+use tch::{Kind, Tensor};
+
+use crate::diffusion::schedule::step_tensor;
+use crate::error::Result;
+use crate::model::{Condition, Denoiser};
+
+/// A denoiser bound to a condition and a guidance scale.
+pub struct Guided<'a> {
+    model: &'a Denoiser,
+    /// `[2N, ..]` (conditional rows, then unconditional) when guiding, else `[N, ..]`.
+    cond: Condition,
+    scale: f64,
+    n: i64,
+}
+
+impl<'a> Guided<'a> {
+    /// `cond` holds N rows. Scale 1 runs the conditional branch alone (no guidance).
+    pub fn new(model: &'a Denoiser, cond: &Condition, scale: f64) -> Self {
+        let n = cond.text.size()[0];
+        let cond = if scale == 1.0 {
+            Condition {
+                text: cond.text.shallow_clone(),
+                keep: cond.keep.shallow_clone(),
+                sentences: cond
+                    .sentences
+                    .as_ref()
+                    .map(|(s, p)| (s.shallow_clone(), p.shallow_clone())),
+                guide: cond.guide.as_ref().map(Tensor::shallow_clone),
+            }
+        } else {
+            cond.with_unconditional()
+        };
+        Self {
+            model,
+            cond,
+            scale,
+            n,
+        }
+    }
+
+    /// Replaces the guide tokens `[N, S, 392]`; both branches get the same ones.
+    pub fn set_guide(&mut self, guide: &Tensor) {
+        self.cond.guide = Some(if self.guided() {
+            Tensor::cat(&[guide, guide], 0)
+        } else {
+            guide.shallow_clone()
+        });
+    }
+
+    fn guided(&self) -> bool {
+        self.scale != 1.0
+    }
+
+    /// `x_t [N, T, 263]` at model step `t`, `pad [N, T]` -> guided x0_hat `[N, T, 263]` f32.
+    pub fn x0(&self, x_t: &Tensor, t: i64, pad: Option<&Tensor>) -> Result<Tensor> {
+        let device = x_t.device();
+        if !self.guided() {
+            let steps = step_tensor(t, self.n, device);
+            let out = self.model.forward(x_t, &steps, &self.cond, pad, false)?;
+            return Ok(out.to_kind(Kind::Float));
+        }
+        let x2 = Tensor::cat(&[x_t, x_t], 0); // [2N, T, 263]
+        let pad2 = pad.map(|m| Tensor::cat(&[m, m], 0));
+        let steps = step_tensor(t, 2 * self.n, device);
+        let out = self
+            .model
+            .forward(&x2, &steps, &self.cond, pad2.as_ref(), false)?
+            .to_kind(Kind::Float);
+        let (cond, uncond) = (out.narrow(0, 0, self.n), out.narrow(0, self.n, self.n));
+        Ok(&uncond + (cond - &uncond) * self.scale)
+    }
+}

@@ -1,0 +1,10 @@
+//! The denoiser: configuration, transformer blocks and the model (encoder and decoder variants).
+
+mod config;
+mod denoiser;
+mod layers;
+#[cfg(test)]
+mod tests;
+
+pub use config::{DenoiserConfig, Variant};
+pub use denoiser::{sinusoid, Condition, Denoiser, GUIDE_DIM};

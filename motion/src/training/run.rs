@@ -1,0 +1,395 @@
+//! The denoiser's training loop, top-down as nanoGPT's `train.py`: batch -> noise -> denoise ->
+//! masked x0 loss (+ lambda * an auxiliary loss) -> gradients -> clip -> AdamW -> EMA, with logs,
+//! validation and atomic checkpoints on their own cadence.
+//!
+//! Repeatability: step s draws its noise, steps and dropout after `manual_seed(hash(seed, s))`, and
+//! its batch is (epoch, position) of a seeded stream, so a resumed run replays the interrupted one
+//! exactly on the CPU (and up to nondeterministic kernels on CUDA).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use kernels::Attention;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tch::{Device, Kind, Tensor};
+use train::TrainLog;
+
+use crate::checkpoint::{DiffusionConfig, ModelCard, MotionSpec, CARD_FORMAT};
+use crate::data::batch::BatchOptions;
+use crate::data::dataset::Dataset;
+use crate::diffusion::{NoiseSchedule, TRAIN_STEPS};
+use crate::error::{Error, Result};
+use crate::model::Condition;
+use crate::training::config::TrainConfig;
+use crate::training::data::{masked_mse, BatchStream, CaptionTable, DeviceBatch};
+use crate::training::step::{AuxLoss, Trainer};
+
+/// What the loop reports; the binary draws progress from it. Every method has a no-op default.
+pub trait TrainObserver {
+    fn started(&mut self, _first_step: u64, _total_steps: u64) {}
+    fn stepped(&mut self, _step: u64) {}
+    fn logged(&mut self, _record: &serde_json::Value) {}
+    fn checkpointed(&mut self, _dir: &Path) {}
+}
+
+/// Everything one training run needs.
+pub struct TrainJob<'a> {
+    pub config: TrainConfig,
+    pub out: PathBuf,
+    pub device: Device,
+    pub attention: Arc<dyn Attention>,
+    pub train: &'a Dataset,
+    pub val: Option<&'a Dataset>,
+    pub captions: &'a CaptionTable,
+    /// Id of the encoder that made `captions` (recorded in the model card).
+    pub text_encoder: String,
+    /// Continue from `out/latest`.
+    pub resume: bool,
+    /// `(lambda, loss)`: L = L_x0 + lambda * loss.
+    pub aux: Option<(f64, &'a mut dyn AuxLoss)>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct TrainSummary {
+    pub first_step: u64,
+    pub last_step: u64,
+    pub last_checkpoint: PathBuf,
+    /// Mean training loss of the last logging interval.
+    pub final_loss: f64,
+    pub seconds: f64,
+}
+
+/// `train_state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainState {
+    step: u64,
+    seed: u64,
+    epoch: u64,
+    position: u64,
+    lr: f64,
+    elapsed_s: f64,
+}
+
+/// Seed of step `step`'s randomness (splitmix64 of the pair).
+pub fn step_seed(seed: u64, step: u64) -> i64 {
+    let mut z = seed ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+/// Runs training to `config.steps`, writing checkpoints, `train_log.jsonl` and `loss.png` in `out`.
+pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
+    let cfg = job.config.clone();
+    cfg.validate()?;
+    if job.captions.dim() != cfg.model.text_dim {
+        return Err(Error::Invalid(format!(
+            "caption embeddings are {}-d, the model's text_dim is {}",
+            job.captions.dim(),
+            cfg.model.text_dim
+        )));
+    }
+    let device = job.device;
+    let mut trainer = Trainer::new(&cfg, device, &job.attention)?;
+    let batch_opts = BatchOptions {
+        batch_size: cfg.batch_size,
+        max_rows: cfg.max_rows,
+        seed: cfg.seed,
+        ..BatchOptions::default()
+    };
+
+    // 1. Fresh start or resume.
+    let mut state = TrainState {
+        step: 0,
+        seed: cfg.seed,
+        epoch: 0,
+        position: 0,
+        lr: cfg.lr.lr(0),
+        elapsed_s: 0.0,
+    };
+    let mut last_checkpoint = PathBuf::new();
+    if job.resume {
+        let ckpt = train::latest_checkpoint(&job.out)?.ok_or_else(|| {
+            Error::file(&job.out, "--resume: no `latest` checkpoint in this folder")
+        })?;
+        state = restore(&ckpt, &cfg, &mut trainer)?;
+        last_checkpoint = ckpt;
+    } else if train::latest_checkpoint(&job.out)?.is_some() {
+        return Err(Error::file(
+            &job.out,
+            "already holds a training run: pass --resume to continue it, or choose a new --out",
+        ));
+    }
+    std::fs::create_dir_all(&job.out).map_err(|e| Error::file(&job.out, e.to_string()))?;
+    let mut log = TrainLog::open(
+        &job.out.join("train_log.jsonl"),
+        job.resume.then_some(state.step),
+    )?;
+    let card = ModelCard {
+        format: CARD_FORMAT,
+        model: cfg.model.clone(),
+        diffusion: DiffusionConfig::default(),
+        text_encoder: job.text_encoder.clone(),
+        motion: MotionSpec {
+            fps: 20.0,
+            min_rows: cfg.min_rows,
+            max_rows: cfg.max_rows,
+        },
+        kp_tau: None,
+        training: Some(serde_json::to_value(&cfg).expect("config serialises")),
+    };
+    let mut stream = BatchStream::new(job.train, batch_opts, state.epoch, state.position)?;
+    let first_step = state.step;
+    observer.started(first_step, cfg.steps);
+
+    // 2. The loop.
+    let started = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let (mut losses, mut aux_losses) = (Vec::new(), Vec::new());
+    let mut interval_start = (Instant::now(), state.step);
+    let mut final_loss = f64::NAN;
+    while state.step < cfg.steps {
+        let step = state.step;
+        let batch = stream.next_batch();
+        let b = DeviceBatch::new(&batch, job.captions, device)?;
+        state.lr = cfg.lr.lr(step);
+        let aux = job
+            .aux
+            .as_mut()
+            .map(|(lambda, hook)| (*lambda, &mut **hook, &batch));
+        let out = trainer.step(&b, step_seed(cfg.seed, step), state.lr, aux)?;
+        losses.push(out.loss);
+        aux_losses.extend(out.aux);
+        state.step += 1;
+        observer.stepped(state.step);
+
+        // 3. Logs, validation, checkpoints (each first checks the losses since the last check).
+        let s = state.step;
+        let last = s == cfg.steps;
+        let (do_log, do_val, do_ckpt) = (
+            s % cfg.log_every == 0 || last,
+            job.val.is_some() && (s % cfg.val_every == 0 || last),
+            s % cfg.ckpt_every == 0 || last,
+        );
+        if do_log || do_val || do_ckpt {
+            let mean = check_finite(&losses, s + 1 - losses.len() as u64, "loss")?;
+            let aux_mean = if aux_losses.is_empty() {
+                None
+            } else {
+                Some(check_finite(
+                    &aux_losses,
+                    s + 1 - aux_losses.len() as u64,
+                    "aux loss",
+                )?)
+            };
+            if do_log {
+                let secs = interval_start.0.elapsed().as_secs_f64();
+                let rate = (s - interval_start.1) as f64 / secs.max(1e-9);
+                let mut rec = json!({
+                    "step": s,
+                    "loss": mean,
+                    "lr": state.lr,
+                    "grad_norm": trainer.grad_norm.double_value(&[]),
+                    "steps_per_s": rate,
+                    "epoch": stream.epoch,
+                });
+                if let Some(a) = aux_mean {
+                    rec["aux_loss"] = json!(a);
+                }
+                log.append(&rec)?;
+                observer.logged(&rec);
+                final_loss = mean;
+                losses.clear();
+                aux_losses.clear();
+                interval_start = (Instant::now(), s);
+            }
+            if do_val {
+                let val = job.val.expect("do_val implies a val split");
+                let v = validation_loss(&trainer, val, job.captions)?;
+                let rec = json!({"step": s, "val_loss": v});
+                log.append(&rec)?;
+                observer.logged(&rec);
+            }
+            if do_ckpt {
+                state.epoch = stream.epoch;
+                state.position = stream.position;
+                state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+                last_checkpoint = save(&job, &card, &state, &trainer)?;
+                plot_log(&job.out)?;
+                observer.checkpointed(&last_checkpoint);
+            }
+        }
+    }
+    Ok(TrainSummary {
+        first_step,
+        last_step: state.step,
+        last_checkpoint,
+        final_loss,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Mean of the per-step losses, or an error naming the first non-finite step (`first` = step
+/// number of `losses[0]`, 1-based as logged).
+fn check_finite(losses: &[Tensor], first: u64, what: &str) -> Result<f64> {
+    if losses.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let values = Vec::<f64>::try_from(Tensor::stack(losses, 0).to_kind(Kind::Double))?;
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Invalid(format!(
+            "the {what} became {} at step {}; training stopped and nothing after the last \
+             checkpoint was saved (resume from it with --resume, perhaps with a lower learning rate)",
+            values[i],
+            first + i as u64
+        )));
+    }
+    Ok(values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// x0 loss of the EMA weights on fixed validation batches with fixed steps and noise.
+fn validation_loss(trainer: &Trainer, val: &Dataset, captions: &CaptionTable) -> Result<f64> {
+    let (models, ema, cfg, tables) = (
+        &trainer.models,
+        &trainer.ema,
+        &trainer.cfg,
+        trainer.tables(),
+    );
+    let flat = &models.master_flat;
+    let saved = flat.flat().copy();
+    flat.sync_from(ema.flat())?;
+    let opts = BatchOptions {
+        batch_size: cfg.batch_size,
+        max_rows: cfg.max_rows,
+        seed: cfg.seed ^ 0x005E_ED0F_7A11,
+        drop_last: false,
+        ..BatchOptions::default()
+    };
+    let result = tch::no_grad(|| -> Result<f64> {
+        let mut total = 0.0;
+        let mut count = 0usize;
+        for (i, batch) in val.batches(&opts, 0).take(cfg.val_batches).enumerate() {
+            tch::manual_seed(step_seed(cfg.seed ^ 0xA11D, i as u64));
+            let b = DeviceBatch::new(&batch, captions, flat.device())?;
+            let bsz = b.x0.size()[0];
+            let t = Tensor::randint(TRAIN_STEPS as i64, [bsz], (Kind::Int64, flat.device()));
+            let x_t = NoiseSchedule::q_sample(tables, &b.x0, &t, &b.x0.randn_like());
+            let pred = models.master.forward(
+                &x_t,
+                &t,
+                &Condition::caption(&b.text),
+                Some(&b.pad),
+                false,
+            )?;
+            total += masked_mse(&pred, &b.x0, &b.valid).double_value(&[]);
+            count += 1;
+        }
+        Ok(if count == 0 {
+            f64::NAN
+        } else {
+            total / count as f64
+        })
+    });
+    flat.sync_from(&saved)?;
+    result
+}
+
+/// Writes `out/ckpt-<step>/` (atomic) and returns its path.
+fn save(
+    job: &TrainJob,
+    card: &ModelCard,
+    state: &TrainState,
+    trainer: &Trainer,
+) -> Result<PathBuf> {
+    let (flat, adamw, ema) = (&trainer.models.master_flat, &trainer.adamw, &trainer.ema);
+    let normalization = &job.train.normalization;
+    let path = train::save_checkpoint(&job.out, state.step, job.config.keep_checkpoints, |dir| {
+        card.write(&dir.join("config.json"))
+            .map_err(|e| train::Error::Invalid(e.to_string()))?;
+        train::save_safetensors(&dir.join("weights.safetensors"), &flat.views(ema.flat())?)?;
+        train::save_safetensors(
+            &dir.join("train_weights.safetensors"),
+            &flat.views(flat.flat())?,
+        )?;
+        train::save_safetensors(&dir.join("optimizer.safetensors"), &adamw.state(flat)?)?;
+        normalization
+            .write(dir)
+            .map_err(|e| train::Error::Invalid(e.to_string()))?;
+        let json = serde_json::to_string_pretty(state).expect("state serialises");
+        train::write_atomic(&dir.join("train_state.json"), json.as_bytes())
+    })?;
+    Ok(path)
+}
+
+/// Loads a checkpoint into the models, optimizer and EMA; refuses one made with another config.
+fn restore(ckpt: &Path, cfg: &TrainConfig, trainer: &mut Trainer) -> Result<TrainState> {
+    let card = ModelCard::read(&ckpt.join("config.json"))?;
+    if let Some(saved) = &card.training {
+        let mut now = serde_json::to_value(cfg).expect("config serialises");
+        let mut was = saved.clone();
+        // `steps` may grow on resume; everything else must match.
+        now["steps"] = json!(0);
+        was["steps"] = json!(0);
+        if now != was {
+            let fields: Vec<String> = now
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| was.get(k.as_str()) != Some(v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            return Err(Error::file(
+                ckpt.join("config.json"),
+                format!(
+                    "--resume with a different training config (field(s): {}); drop the \
+                     conflicting flags or --config",
+                    fields.join(", ")
+                ),
+            ));
+        }
+    }
+    let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
+        let path = ckpt.join(name);
+        Tensor::read_safetensors(&path).map_err(|e| Error::file(&path, format!("cannot read: {e}")))
+    };
+    let flat = &trainer.models.master_flat;
+    flat.copy_from_named(flat.flat(), &read("train_weights.safetensors")?)?;
+    flat.copy_from_named(trainer.ema.flat(), &read("weights.safetensors")?)?;
+    trainer
+        .adamw
+        .load_state(flat, &read("optimizer.safetensors")?)?;
+    trainer.models.sync()?;
+    let path = ckpt.join("train_state.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e.to_string()))?;
+    let state: TrainState =
+        serde_json::from_str(&text).map_err(|e| Error::file(&path, e.to_string()))?;
+    if state.seed != cfg.seed {
+        return Err(Error::file(
+            &path,
+            format!("seed {} != {}", state.seed, cfg.seed),
+        ));
+    }
+    Ok(state)
+}
+
+/// `out/loss.png` from the log: training and validation loss against the step.
+fn plot_log(out: &Path) -> Result<()> {
+    let records = train::read_records(&out.join("train_log.jsonl"))?;
+    let series = |key: &str| -> Vec<(u64, f64)> {
+        records
+            .iter()
+            .filter_map(|r| Some((r["step"].as_u64()?, r.get(key)?.as_f64()?)))
+            .collect()
+    };
+    let (train_loss, val_loss) = (series("loss"), series("val_loss"));
+    let mut all = vec![("train", train_loss)];
+    if !val_loss.is_empty() {
+        all.push(("validation", val_loss));
+    }
+    train::loss_curve_png(&all, "denoiser x0 loss", &out.join("loss.png"))?;
+    Ok(())
+}

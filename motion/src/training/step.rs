@@ -1,0 +1,174 @@
+//! One optimizer step of the denoiser, shared by the training loop and `keta bench train`:
+//! noise -> denoise -> masked x0 loss (+ lambda * aux) -> flat gradients -> clip -> AdamW -> EMA.
+
+use std::sync::Arc;
+
+use kernels::Attention;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+use train::{AdamW, Ema, FlatParams};
+
+use crate::data::batch::Batch;
+use crate::diffusion::{NoiseSchedule, TRAIN_STEPS};
+use crate::error::Result;
+use crate::model::{Condition, Denoiser};
+use crate::training::config::{Precision, TrainConfig};
+use crate::training::data::{masked_mse, DeviceBatch};
+
+/// An extra loss on the predicted clean motion: the hook KETA's KP alignment loss plugs into.
+pub trait AuxLoss {
+    /// Name in logs.
+    fn name(&self) -> &str;
+    /// `x0_hat [B, N, 263]` (normalised, f32, part of the graph), `valid [B, N]` -> scalar loss.
+    fn loss(&mut self, x0_hat: &Tensor, valid: &Tensor, batch: &Batch) -> Result<Tensor>;
+}
+
+/// The model twice when training in bf16: fp32 master (optimizer, EMA, validation, checkpoints)
+/// and a bf16 working copy that runs forward and backward.
+pub(crate) struct Models {
+    _master_vs: VarStore,
+    pub(crate) master: Denoiser,
+    pub(crate) master_flat: FlatParams,
+    work: Option<(VarStore, Denoiser, FlatParams)>,
+}
+
+impl Models {
+    fn new(cfg: &TrainConfig, device: Device, attention: &Arc<dyn Attention>) -> Result<Self> {
+        let master_vs = VarStore::new(device);
+        let master = Denoiser::with_attention(master_vs.root(), &cfg.model, attention.clone())?;
+        let master_flat = FlatParams::new(&master_vs)?;
+        let bf16 = match cfg.precision {
+            Precision::Auto => device.is_cuda(),
+            Precision::Fp32 => false,
+            Precision::Bf16 => true,
+        };
+        let work = if bf16 {
+            let mut vs = VarStore::new(device);
+            let model = Denoiser::with_attention(vs.root(), &cfg.model, attention.clone())?;
+            vs.bfloat16();
+            let flat = master_flat.mirror(&vs)?;
+            Some((vs, model, flat))
+        } else {
+            None
+        };
+        Ok(Self {
+            _master_vs: master_vs,
+            master,
+            master_flat,
+            work,
+        })
+    }
+
+    /// The model that trains and the flat parameters its gradients come from.
+    fn working(&self) -> (&Denoiser, &FlatParams) {
+        match &self.work {
+            Some((_, model, flat)) => (model, flat),
+            None => (&self.master, &self.master_flat),
+        }
+    }
+
+    /// After an optimizer step: refresh the bf16 copy from the master (one cast-copy kernel).
+    pub(crate) fn sync(&self) -> Result<()> {
+        if let Some((_, _, flat)) = &self.work {
+            flat.sync_from(self.master_flat.flat())?;
+        }
+        Ok(())
+    }
+}
+
+/// What one step returns (detached, on the device: reading them syncs, so the loop batches that).
+pub struct StepLosses {
+    pub loss: Tensor,
+    pub aux: Option<Tensor>,
+}
+
+/// Model, optimizer, EMA and noise tables of a training run.
+pub struct Trainer {
+    pub(crate) cfg: TrainConfig,
+    pub(crate) models: Models,
+    pub(crate) adamw: AdamW,
+    pub(crate) ema: Ema,
+    /// Update the EMA every step (the peer benchmark times training without it).
+    pub ema_enabled: bool,
+    tables: (Tensor, Tensor),
+    /// Global gradient norm before clipping, of the last step.
+    pub grad_norm: Tensor,
+}
+
+impl Trainer {
+    pub fn new(cfg: &TrainConfig, device: Device, attention: &Arc<dyn Attention>) -> Result<Self> {
+        cfg.validate()?;
+        // Initial weights are a function of the seed too.
+        tch::manual_seed(crate::training::step_seed(cfg.seed, u64::MAX));
+        let models = Models::new(cfg, device, attention)?;
+        let numel = models.master_flat.numel();
+        let ema = Ema::new(models.master_flat.flat(), cfg.ema_decay)?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            adamw: AdamW::new(cfg.optimizer, numel, device)?,
+            ema,
+            ema_enabled: true,
+            tables: NoiseSchedule::cosine(TRAIN_STEPS)?.noising_tables(device),
+            grad_norm: Tensor::zeros([], (Kind::Float, device)),
+            models,
+        })
+    }
+
+    /// Parameters of the denoiser.
+    pub fn parameters(&self) -> i64 {
+        self.models.master_flat.numel()
+    }
+
+    pub(crate) fn tables(&self) -> &(Tensor, Tensor) {
+        &self.tables
+    }
+
+    /// Step `step` (0-based) on `b`: draws t, noise and the condition drop after
+    /// `manual_seed(seed_of_step)`, updates the weights at learning rate `lr`.
+    pub fn step<'h>(
+        &mut self,
+        b: &DeviceBatch,
+        seed_of_step: i64,
+        lr: f64,
+        aux: Option<(f64, &mut (dyn AuxLoss + 'h), &Batch)>,
+    ) -> Result<StepLosses> {
+        let device = b.x0.device();
+        tch::manual_seed(seed_of_step);
+        let bsz = b.x0.size()[0];
+        let t = Tensor::randint(TRAIN_STEPS as i64, [bsz], (Kind::Int64, device));
+        let x_t = NoiseSchedule::q_sample(&self.tables, &b.x0, &t, &b.x0.randn_like());
+        let keep = Tensor::rand([bsz], (Kind::Float, device))
+            .ge(self.cfg.cond_drop)
+            .to_kind(Kind::Float);
+        let cond = Condition {
+            keep,
+            ..Condition::caption(&b.text)
+        };
+        let (model, work_flat) = self.models.working();
+        let pred = model
+            .forward(&x_t, &t, &cond, Some(&b.pad), true)?
+            .to_kind(Kind::Float); // [B, N, 263]
+        let mut loss = masked_mse(&pred, &b.x0, &b.valid);
+        let x0_loss = loss.detach();
+        let mut aux_loss = None;
+        if let Some((lambda, hook, batch)) = aux {
+            let extra = hook.loss(&pred, &b.valid, batch)?;
+            aux_loss = Some(extra.detach());
+            loss += extra * lambda;
+        }
+        let grad = work_flat.grads(&loss)?;
+        if self.cfg.grad_clip > 0.0 {
+            self.grad_norm = train::clip_grad_norm(&grad, self.cfg.grad_clip)?;
+        }
+        let flat = self.models.master_flat.flat();
+        self.adamw.step(flat, &grad, lr)?;
+        if self.ema_enabled {
+            self.ema.update(flat)?;
+        }
+        self.models.sync()?;
+        Ok(StepLosses {
+            loss: x0_loss,
+            aux: aux_loss,
+        })
+    }
+}

@@ -1,0 +1,242 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use kernels::DenseAttention;
+use tch::{Device, Kind, Tensor};
+
+use super::*;
+use crate::checkpoint::MotionModel;
+use crate::data::batch::Batch;
+use crate::data::dataset::{Dataset, LoadOptions};
+use crate::error::Result;
+use crate::sample::SampleOptions;
+use crate::synth::{synthesize, SynthOptions};
+
+fn data(dir: &Path) -> (Dataset, Dataset) {
+    let root = dir.join("data");
+    synthesize(&root, &SynthOptions { count: 24, seed: 5 }, |_, _| {}).unwrap();
+    let opts = LoadOptions {
+        min_rows: 16,
+        max_rows: 1000,
+    };
+    (
+        Dataset::load(&root, "train", &opts, |_, _| {}).unwrap(),
+        Dataset::load(&root, "val", &opts, |_, _| {}).unwrap(),
+    )
+}
+
+fn captions(sets: &[&Dataset]) -> CaptionTable {
+    let caps = CaptionTable::captions_of(sets);
+    tch::manual_seed(11);
+    let emb = Tensor::randn([caps.len() as i64, 384], (Kind::Float, Device::Cpu));
+    CaptionTable::new(caps, emb).unwrap()
+}
+
+fn config(steps: u64) -> TrainConfig {
+    TrainConfig {
+        steps,
+        log_every: 2,
+        val_every: 4,
+        ckpt_every: 4,
+        ..TrainConfig::tiny()
+    }
+}
+
+fn run<'a>(
+    out: &Path,
+    cfg: TrainConfig,
+    sets: (&'a Dataset, &'a Dataset),
+    table: &'a CaptionTable,
+    resume: bool,
+    aux: Option<(f64, &'a mut dyn AuxLoss)>,
+) -> Result<TrainSummary> {
+    let job = TrainJob {
+        config: cfg,
+        out: out.to_path_buf(),
+        device: Device::Cpu,
+        attention: Arc::new(DenseAttention),
+        train: sets.0,
+        val: Some(sets.1),
+        captions: table,
+        text_encoder: "test-encoder".into(),
+        resume,
+        aux,
+    };
+    struct Quiet;
+    impl TrainObserver for Quiet {}
+    train_mdm(job, &mut Quiet)
+}
+
+fn losses(out: &Path) -> Vec<(u64, String, f64)> {
+    train::read_records(&out.join("train_log.jsonl"))
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            ["loss", "val_loss"].into_iter().filter_map(move |k| {
+                Some((r["step"].as_u64()?, k.to_string(), r.get(k)?.as_f64()?))
+            })
+        })
+        .collect()
+}
+
+fn weights(ckpt: &Path) -> Vec<(String, Tensor)> {
+    let mut w = Tensor::read_safetensors(ckpt.join("weights.safetensors")).unwrap();
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    w
+}
+
+#[test]
+fn resume_replays_an_uninterrupted_run_exactly() {
+    let _rng = crate::global_rng();
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, va) = data(dir.path());
+    let table = captions(&[&tr, &va]);
+    let whole = dir.path().join("whole");
+    let s = run(&whole, config(8), (&tr, &va), &table, false, None).unwrap();
+    assert_eq!((s.first_step, s.last_step), (0, 8));
+    assert!(s.final_loss.is_finite());
+
+    let split = dir.path().join("split");
+    run(&split, config(4), (&tr, &va), &table, false, None).unwrap();
+    let e = run(&split, config(8), (&tr, &va), &table, false, None).unwrap_err();
+    assert!(e.to_string().contains("--resume"), "{e}");
+    let s = run(&split, config(8), (&tr, &va), &table, true, None).unwrap();
+    assert_eq!((s.first_step, s.last_step), (4, 8));
+
+    assert_eq!(losses(&whole), losses(&split));
+    assert_eq!(losses(&whole).len(), 4 + 2);
+    let (a, b) = (
+        weights(&whole.join("ckpt-8")),
+        weights(&split.join("ckpt-8")),
+    );
+    assert_eq!(a.len(), b.len());
+    for ((ka, ta), (kb, tb)) in a.iter().zip(&b) {
+        assert_eq!(ka, kb);
+        assert!(ta.equal(tb), "{ka} differs after resume");
+    }
+    for f in [
+        "loss.png",
+        "latest",
+        "ckpt-8/optimizer.safetensors",
+        "ckpt-8/Mean.npy",
+    ] {
+        assert!(split.join(f).is_file(), "{f}");
+    }
+    // A resumed run with another configuration is refused, naming the field.
+    let other = TrainConfig {
+        cond_drop: 0.2,
+        ..config(12)
+    };
+    let e = run(&split, other, (&tr, &va), &table, true, None).unwrap_err();
+    assert!(e.to_string().contains("cond_drop"), "{e}");
+
+    // The checkpoint is a model folder: it loads and samples finite motions.
+    let model = MotionModel::load(&split, Device::Cpu, Arc::new(DenseAttention)).unwrap();
+    let text = table
+        .lookup(&[tr.samples[0].captions[0].caption.clone()])
+        .unwrap();
+    let opts = SampleOptions {
+        rows: 24,
+        steps: 5,
+        ..SampleOptions::default()
+    };
+    let mut calls = 0;
+    let rows = model.sample(&text, &opts, &mut |_, _| calls += 1).unwrap();
+    assert_eq!((rows.size(), calls), (vec![1, 24, 263], 5));
+    assert!(bool::try_from(rows.isfinite().all()).unwrap());
+    let again = model.sample(&text, &opts, &mut |_, _| {}).unwrap();
+    assert!(rows.equal(&again), "same seed, same motion");
+}
+
+/// Returns `value` from step `at` on, else a real loss on x0_hat.
+struct Injected {
+    at: usize,
+    calls: usize,
+    value: f64,
+}
+
+impl AuxLoss for Injected {
+    fn name(&self) -> &str {
+        "injected"
+    }
+    fn loss(&mut self, x0_hat: &Tensor, _valid: &Tensor, _b: &Batch) -> Result<Tensor> {
+        self.calls += 1;
+        let l = x0_hat.mean(Kind::Float);
+        Ok(if self.calls > self.at {
+            l * 0.0 + self.value
+        } else {
+            l
+        })
+    }
+}
+
+#[test]
+fn a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint() {
+    let _rng = crate::global_rng();
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, va) = data(dir.path());
+    let table = captions(&[&tr, &va]);
+    let out = dir.path().join("run");
+    let mut aux = Injected {
+        at: 5,
+        calls: 0,
+        value: f64::NAN,
+    };
+    let e = run(
+        &out,
+        config(12),
+        (&tr, &va),
+        &table,
+        false,
+        Some((1.0, &mut aux)),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("aux loss became NaN at step 6"),
+        "{e}"
+    );
+    assert_eq!(
+        train::latest_checkpoint(&out).unwrap().unwrap(),
+        out.join("ckpt-4")
+    );
+    assert!(!out.join("ckpt-8").exists());
+}
+
+#[test]
+fn the_auxiliary_loss_reaches_the_denoiser() {
+    let _rng = crate::global_rng();
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, va) = data(dir.path());
+    let table = captions(&[&tr, &va]);
+    let (plain, with_aux) = (dir.path().join("plain"), dir.path().join("aux"));
+    run(&plain, config(4), (&tr, &va), &table, false, None).unwrap();
+    let mut aux = Injected {
+        at: usize::MAX,
+        calls: 0,
+        value: 0.0,
+    };
+    run(
+        &with_aux,
+        config(4),
+        (&tr, &va),
+        &table,
+        false,
+        Some((10.0, &mut aux)),
+    )
+    .unwrap();
+    assert_eq!(aux.calls, 4);
+    let (a, b) = (
+        weights(&plain.join("ckpt-4")),
+        weights(&with_aux.join("ckpt-4")),
+    );
+    let moved = a
+        .iter()
+        .zip(&b)
+        .filter(|((_, x), (_, y))| !x.equal(y))
+        .count();
+    assert!(
+        moved > a.len() / 2,
+        "{moved} of {} tensors changed",
+        a.len()
+    );
+}
