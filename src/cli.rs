@@ -22,6 +22,14 @@ pub enum Command {
         after_help = "Example:\n  keta generate --text \"a person walks forward, then waves\" --seconds 6"
     )]
     Generate(GenerateArgs),
+    /// Train a model: the denoiser (mdm); the aligner and the evaluator land with their issues
+    #[command(
+        after_help = "Examples:\n  keta train mdm --data data/synth --out runs/mdm --config configs/default-model.json\n  keta train mdm --data data/synth --out runs/mdm --resume --steps 80000"
+    )]
+    Train(TrainArgs),
+    /// Model folders: pack a checkpoint for shipping (fp16 weights, no optimizer state)
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Convert between joint positions and 263-d HumanML3D feature rows
     #[command(subcommand)]
     Features(FeaturesCommand),
@@ -162,6 +170,12 @@ pub enum BenchCommand {
     /// Soft KP forward and forward + backward on a 64 x 196-frame batch
     #[command(after_help = "Example:\n  keta bench kp --device cpu --json")]
     Kp(BenchOpts),
+    /// Denoiser training steps/s at the reference size (batch 64, 196 frames), fp32 and bf16
+    #[command(after_help = "Example:\n  keta bench train --device cuda --json")]
+    Train(BenchOpts),
+    /// Sampling time for 1 and 32 motions (50 steps, CFG 2.5, 196 frames) at the reference size
+    #[command(after_help = "Example:\n  keta bench generate --device cuda --json")]
+    Generate(BenchOpts),
 }
 
 #[derive(Debug, Args)]
@@ -169,15 +183,162 @@ pub struct GenerateArgs {
     /// What the motion should show
     #[arg(long, required_unless_present = "input")]
     pub text: Option<String>,
-    /// A file with one prompt a line
+    /// A file with one prompt a line (blank lines skipped); all are generated in one batch
     #[arg(long, conflicts_with = "text")]
     pub input: Option<PathBuf>,
-    /// Length of each motion in seconds
+    /// Length of each motion in seconds (the model's card gives the supported range)
     #[arg(long, default_value_t = 6.0)]
     pub seconds: f64,
-    /// Model folder (default: the shipped models/default/)
+    /// Motions per prompt
+    #[arg(long, default_value_t = 1)]
+    pub num: usize,
+    /// Seeds the noise: the same seed repeats a run on the same device
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Model folder, a checkpoint or a training output folder (default: the shipped models/default/)
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Classifier-free guidance scale (1 = no guidance)
+    #[arg(long, default_value_t = 2.5)]
+    pub guidance: f64,
+    /// Sampling steps (respaced from the 1000 training steps)
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value_t = SamplerArg::Ddpm)]
+    pub sampler: SamplerArg,
+    /// How the caption is split into sub-sentences (shown, stored in summary.json; used by KETA models)
+    #[arg(long, value_enum, default_value_t = DecomposeArg::Rules)]
+    pub decompose: DecomposeArg,
+    /// Extra re-noise/denoise rounds with fresh guide tokens (KETA decoder models)
+    #[arg(long, default_value_t = 0)]
+    pub refine_rounds: usize,
+    /// Where guide tokens come from at each step
+    #[arg(long, value_enum, default_value_t = RefineFromArg::Xt)]
+    pub refine_from: RefineFromArg,
+    #[arg(long, value_enum, default_value_t = AttentionArg::Auto)]
+    pub attention: AttentionArg,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Output folder (default: out/<YYYYmmdd-HHMMSS>-<slug>/, new each run)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write into a non-empty --out, replacing its sample_<k> folders
+    #[arg(long)]
+    pub force: bool,
+    /// Files per sample, comma-separated: npy (joints.npy + features.npy), bvh, gif
+    #[arg(long, value_delimiter = ',', default_value = "npy,bvh,gif")]
+    pub format: Vec<FormatArg>,
+    /// Print the sub-sentences, their time windows and the kinematic-phrase events found in each
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SamplerArg {
+    /// Ancestral posterior sampling (MDM)
+    Ddpm,
+    /// Deterministic DDIM (eta 0)
+    Ddim,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecomposeArg {
+    Rules,
+    Llm,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RefineFromArg {
+    Xt,
+    X0,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttentionArg {
+    /// Dense (the radial kernel is not built yet)
+    Auto,
+    Dense,
+    Radial,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Npy,
+    Bvh,
+    Gif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainWhat {
+    /// The motion diffusion denoiser
+    Mdm,
+    /// The text-KP aligner (issue #7)
+    Aligner,
+    /// The evaluator networks (issue #8)
+    Evaluator,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// What to train
+    #[arg(value_enum)]
+    pub what: TrainWhat,
+    /// HumanML3D-layout data folder (train.txt, val.txt, new_joint_vecs/, texts/)
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder: ckpt-<step>/, latest, train_log.jsonl, loss.png
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Training configuration (JSON; unknown fields are refused). Default: the reference MDM size
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Total optimizer steps (overrides the config; a resumed run continues up to it)
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Continue from OUT/latest (the config is the checkpoint's unless --config is given)
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Weight of the auxiliary KP alignment loss (issue #7)
+    #[arg(long)]
+    pub lambda_kp: Option<f64>,
+    /// Trained aligner folder for --lambda-kp (issue #7)
+    #[arg(long)]
+    pub aligner: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = AttentionArg::Auto)]
+    pub attention: AttentionArg,
+    /// GPUs (issue #10)
+    #[arg(long, default_value_t = 1)]
+    pub gpus: usize,
+    /// Rendezvous for multi-GPU runs (issue #10)
+    #[arg(long)]
+    pub rendezvous: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Copy a checkpoint's model (config, EMA weights, Mean/Std) into a new folder, fp16 by default
+    #[command(
+        after_help = "Example:\n  keta model pack --from runs/default --out models/default --dtype f16"
+    )]
+    Pack {
+        /// A checkpoint folder or a training output folder (its `latest` is used)
+        #[arg(long)]
+        from: PathBuf,
+        /// New folder (must not exist, or be empty)
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = DtypeArg::F16)]
+        dtype: DtypeArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    F16,
+    F32,
 }
 
 #[derive(Debug, Subcommand)]

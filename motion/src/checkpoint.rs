@@ -181,3 +181,53 @@ impl MotionModel {
         })
     }
 }
+
+/// Copies the model of `from` (a checkpoint, or a training folder's `latest`) into the new folder
+/// `out`: `config.json`, `weights.safetensors` in `kind` (fp16 halves the size; the optimizer and
+/// training weights stay behind), `Mean.npy`, `Std.npy`. Written to a temp folder and renamed, then
+/// loaded back as a check. Returns the number of parameters.
+pub fn pack(from: &Path, out: &Path, kind: tch::Kind) -> Result<i64> {
+    let src = resolve_model_dir(from)?;
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| Error::file(out, e.to_string()))?
+            .next()
+            .is_some()
+    {
+        return Err(Error::file(out, "exists and is not empty; choose a new folder"));
+    }
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::file(out, "needs a folder name"))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = out.with_file_name(format!(".{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::file(&tmp, e.to_string()))?;
+    let result = (|| -> Result<i64> {
+        let card = ModelCard::read(&src.join("config.json"))?;
+        card.write(&tmp.join("config.json"))?;
+        let weights = train::read_safetensors(&src.join("weights.safetensors"))?;
+        let numel = weights.iter().map(|(_, t)| t.numel() as i64).sum();
+        let cast: Vec<(String, tch::Tensor)> = weights
+            .into_iter()
+            .map(|(k, t)| (k, t.to_kind(kind)))
+            .collect();
+        train::save_safetensors(&tmp.join("weights.safetensors"), &cast)?;
+        Normalization::read(&src)?.write(&tmp)?;
+        Ok(numel)
+    })();
+    let numel = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(|e| Error::file(out, e.to_string()))?;
+    }
+    std::fs::rename(&tmp, out).map_err(|e| Error::file(out, e.to_string()))?;
+    MotionModel::load(out, Device::Cpu, Arc::new(kernels::DenseAttention))?;
+    Ok(numel)
+}

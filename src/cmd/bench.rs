@@ -14,11 +14,13 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Kp(o) => (o, bench_kp),
         BenchCommand::Text(o) => (o, bench_text),
         BenchCommand::Features(o) => (o, bench_features),
+        BenchCommand::Train(o) => (o, super::bench_model::bench_train),
+        BenchCommand::Generate(o) => (o, super::bench_model::bench_generate),
     };
     bench(super::device(opts.device)?, opts.runs.max(1), opts.json)
 }
 
-fn sync(device: Device) {
+pub(super) fn sync(device: Device) {
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);
     }
@@ -42,7 +44,7 @@ fn median_ms(device: Device, runs: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-fn machine(device: Device) -> String {
+pub(super) fn machine(device: Device) -> String {
     match device {
         Device::Cuda(i) => {
             kernels::cuda::device_name(i).unwrap_or_else(|e| format!("CUDA device {i} ({e})"))

@@ -29,27 +29,31 @@ fn check_caption(caption: &str) -> anyhow::Result<()> {
 }
 
 /// The chosen backend: rules, or the LLM client with the rules as fallback.
-enum Backend {
+pub(crate) enum Backend {
     Rules,
     Llm(WithFallback),
 }
 
 impl Backend {
     fn from_args(args: &DecomposeArgs) -> anyhow::Result<Self> {
-        match args.backend {
+        Self::new(args.backend, args.llm_endpoint.clone(), args.llm_model.clone())
+    }
+
+    /// Rules, or the LLM client (flags first, then KETA_LLM_* variables) with rules as fallback.
+    pub(crate) fn new(
+        backend: BackendArg,
+        endpoint: Option<String>,
+        model: Option<String>,
+    ) -> anyhow::Result<Self> {
+        match backend {
             BackendArg::Rules => Ok(Backend::Rules),
             BackendArg::Llm => {
                 let env = LlmConfig::from_env();
-                let endpoint = args
-                    .llm_endpoint
-                    .clone()
-                    .or_else(|| env.as_ref().map(|c| c.endpoint.clone()));
+                let endpoint = endpoint.or_else(|| env.as_ref().map(|c| c.endpoint.clone()));
                 let Some(endpoint) = endpoint else {
                     bail!("--backend llm needs --llm-endpoint URL or KETA_LLM_ENDPOINT (an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1)");
                 };
-                let model = args
-                    .llm_model
-                    .clone()
+                let model = model
                     .or_else(|| env.as_ref().map(|c| c.model.clone()))
                     .unwrap_or_else(|| "default".into());
                 let mut cfg = LlmConfig::new(endpoint, model);
@@ -61,14 +65,14 @@ impl Backend {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Backend::Rules => "rules",
             Backend::Llm(_) => "llm",
         }
     }
 
-    fn model(&self) -> Option<&str> {
+    pub(crate) fn model(&self) -> Option<&str> {
         match self {
             Backend::Rules => None,
             Backend::Llm(b) => Some(&b.client.config().model),
@@ -90,7 +94,7 @@ impl Backend {
         }
     }
 
-    fn decompose_many(
+    pub(crate) fn decompose_many(
         &self,
         captions: &[String],
         workers: usize,

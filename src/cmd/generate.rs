@@ -1,19 +1,157 @@
-//! `keta generate`. The diffusion model and the default weights land with their own issue; until
-//! then this command validates its input and says plainly that there is no model to run.
+//! `keta generate`: prompts -> sub-sentences -> sentence embeddings -> guided diffusion sampling ->
+//! features -> joints -> per-sample files (joints.npy, features.npy, motion.bvh, motion.gif,
+//! summary.json).
 
-use anyhow::bail;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
-use crate::cli::GenerateArgs;
-use crate::paths;
+use anyhow::{bail, Context};
+use kernels::DenseAttention;
+use motion::checkpoint::MotionModel;
+use motion::diffusion::SamplerKind;
+use motion::model::Variant;
+use motion::sample::SampleOptions;
+use serde_json::json;
+use tch::{Device, Tensor};
+use text::SentenceEncoder;
+
+use crate::cli::{
+    AttentionArg, BackendArg, DecomposeArg, FormatArg, GenerateArgs, RefineFromArg, SamplerArg,
+};
+use crate::cmd::decompose::Backend;
+use crate::{paths, progress};
 
 /// Longest prompt accepted, in characters (the sentence encoder truncates at 256 tokens anyway).
 const MAX_TEXT_CHARS: usize = 1000;
+/// Most motions one command makes (prompts x --num).
+const MAX_MOTIONS: usize = 1024;
+
+/// One prompt with what the decomposition made of it.
+struct Prompt {
+    text: String,
+    sentences: Vec<String>,
+    fallback: Option<String>,
+}
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let prompts = match (&args.text, &args.input) {
+    let start = Instant::now();
+    let texts = read_prompts(&args)?;
+    check_flags(&args, texts.len())?;
+    let out = output_dir(&args, &texts[0])?;
+    let device = super::device(args.device)?;
+
+    // 1. Model and encoder.
+    let model_dir = args.model.clone().unwrap_or_else(paths::default_model);
+    let t = Instant::now();
+    let model = MotionModel::load(&model_dir, device, Arc::new(DenseAttention))
+        .with_context(|| format!("cannot load the model at {}", model_dir.display()))?;
+    let card = &model.card;
+    if card.text_encoder != text::ENCODER_ID {
+        bail!(
+            "{}: trained on embeddings of {:?}, but keta's encoder is {:?}",
+            model.dir.display(),
+            card.text_encoder,
+            text::ENCODER_ID
+        );
+    }
+    if args.refine_rounds > 0 && !(card.model.variant == Variant::Decoder && card.model.guide_tokens)
+    {
+        bail!(
+            "--refine-rounds needs a KETA decoder model with guide tokens (issue #7); {} is an {:?} model",
+            model.dir.display(),
+            card.model.variant
+        );
+    }
+    let rows = card.motion.rows_for_seconds(args.seconds)?;
+    let encoder = SentenceEncoder::load_default(device)?;
+    let load_s = t.elapsed().as_secs_f64();
+
+    // 2. Decomposition (shown, stored; the encoder variant conditions on the caption alone).
+    let prompts = decompose(&args, texts)?;
+    for p in &prompts {
+        eprintln!("keta: {:?} -> {}", p.text, p.sentences.join(" | "));
+        if let Some(reason) = &p.fallback {
+            eprintln!("keta: note: the LLM decomposition failed ({reason}); used the rules");
+        }
+    }
+
+    // 3. Text embeddings, one row per motion.
+    let t = Instant::now();
+    let refs: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
+    let encoded = tch::no_grad(|| encoder.encode(&refs))?;
+    for &i in &encoded.truncated {
+        eprintln!("keta: note: prompt {} was cut at the encoder's 256 tokens", i + 1);
+    }
+    let index: Vec<i64> = (0..prompts.len() as i64)
+        .flat_map(|i| std::iter::repeat_n(i, args.num))
+        .collect();
+    let text = encoded
+        .vectors
+        .index_select(0, &Tensor::from_slice(&index).to_device(device));
+    let encode_s = t.elapsed().as_secs_f64();
+
+    // 4. Sampling.
+    let opts = SampleOptions {
+        rows,
+        steps: args.steps,
+        guidance: args.guidance,
+        sampler: match args.sampler {
+            SamplerArg::Ddpm => SamplerKind::Ddpm,
+            SamplerArg::Ddim => SamplerKind::Ddim,
+        },
+        seed: args.seed,
+    };
+    eprintln!(
+        "keta: sampling {} motion(s) of {:.2} s ({rows} frames) on {}: {} {:?} steps, guidance {}",
+        index.len(),
+        rows as f64 / card.motion.fps,
+        if device.is_cuda() { "CUDA" } else { "the CPU" },
+        opts.steps,
+        opts.sampler,
+        opts.guidance
+    );
+    let t = Instant::now();
+    let bar = progress::bar(opts.steps as u64, "sampling");
+    let features = model
+        .sample(&text, &opts, &mut |done, _| bar.set_position(done as u64))
+        .map_err(|e| oom_hint(e.into(), index.len()))?;
+    bar.finish_and_clear();
+    let joints = motion::joints_from_features(&features)?; // [N, rows, 22, 3]
+    let sample_s = t.elapsed().as_secs_f64();
+
+    // 5. Files.
+    let t = Instant::now();
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let features = features.to_device(Device::Cpu);
+    let joints = joints.to_device(Device::Cpu);
+    let timings = json!({
+        "load_s": load_s, "encode_s": encode_s, "sample_s": sample_s,
+    });
+    for (k, &p) in index.iter().enumerate() {
+        let prompt = &prompts[p as usize];
+        let dir = out.join(format!("sample_{k}"));
+        let j = joints.get(k as i64);
+        write_sample(&dir, &args, &model, prompt, &j, &features.get(k as i64), k, &timings)?;
+        if args.explain {
+            explain(prompt, &j, card.motion.fps)?;
+        }
+    }
+    eprintln!(
+        "keta: wrote {} sample(s) to {} (load {load_s:.2} s, encode {encode_s:.2} s, sample {sample_s:.2} s, files {:.2} s, total {:.2} s)",
+        index.len(),
+        out.display(),
+        t.elapsed().as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn read_prompts(args: &GenerateArgs) -> anyhow::Result<Vec<String>> {
+    let prompts: Vec<String> = match (&args.text, &args.input) {
         (Some(t), _) => vec![t.clone()],
         (None, Some(file)) => std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("{}: cannot read prompts: {e}", file.display()))?
+            .with_context(|| format!("{}: cannot read prompts", file.display()))?
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
@@ -22,7 +160,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("clap requires --text or --input"),
     };
     if prompts.is_empty() {
-        bail!("no prompt given: --text is empty or --input has no non-blank line");
+        bail!("no prompt given: --input has no non-blank line");
     }
     for p in &prompts {
         if p.trim().is_empty() {
@@ -35,29 +173,233 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+    Ok(prompts)
+}
+
+fn check_flags(args: &GenerateArgs, prompts: usize) -> anyhow::Result<()> {
+    if args.num == 0 {
+        bail!("--num 0: ask for at least one motion per prompt");
+    }
+    if prompts * args.num > MAX_MOTIONS {
         bail!(
-            "--seconds {} must be a positive number of seconds",
-            args.seconds
+            "{prompts} prompt(s) x --num {} = {} motions; at most {MAX_MOTIONS} per command",
+            args.num,
+            prompts * args.num
         );
     }
-    let model = args.model.clone().unwrap_or_else(paths::default_model);
-    if !model.join("weights.safetensors").is_file() {
-        // The first stage of the pipeline is real already: show what the text decomposes into.
-        for p in &prompts {
-            eprintln!("keta: {p:?} decomposes (rules) into:");
-            for s in llm_decompose::rules::decompose(p) {
-                eprintln!("  - {s}");
+    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+        bail!("--seconds {} must be a positive number of seconds", args.seconds);
+    }
+    if args.steps == 0 || args.steps > motion::diffusion::TRAIN_STEPS {
+        bail!(
+            "--steps {} must be between 1 and {}",
+            args.steps,
+            motion::diffusion::TRAIN_STEPS
+        );
+    }
+    if !(args.guidance.is_finite() && args.guidance >= 0.0) {
+        bail!("--guidance {} must be a number >= 0 (1 = no guidance)", args.guidance);
+    }
+    if args.attention == AttentionArg::Radial {
+        bail!("--attention radial: the radial kernel is not built yet (issue #9); use dense");
+    }
+    if args.refine_from == RefineFromArg::X0 && args.refine_rounds == 0 {
+        eprintln!("keta: note: --refine-from only matters with guide tokens (KETA decoder models)");
+    }
+    if args.format.is_empty() {
+        bail!("--format is empty; choose from npy,bvh,gif");
+    }
+    Ok(())
+}
+
+/// `--out`, or `out/<YYYYmmdd-HHMMSS>-<slug>/`; an existing non-empty folder needs `--force`.
+fn output_dir(args: &GenerateArgs, first: &str) -> anyhow::Result<PathBuf> {
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => {
+            let now = time::OffsetDateTime::now_utc();
+            let stamp = format!(
+                "{:04}{:02}{:02}-{:02}{:02}{:02}",
+                now.year(),
+                now.month() as u8,
+                now.day(),
+                now.hour(),
+                now.minute(),
+                now.second()
+            );
+            PathBuf::from("out").join(format!("{stamp}-{}", slug(first)))
+        }
+    };
+    let non_empty = dir.is_dir()
+        && std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_some();
+    if dir.exists() && !dir.is_dir() {
+        bail!("--out {} exists and is not a folder", dir.display());
+    }
+    if non_empty && !args.force {
+        bail!(
+            "--out {} is not empty; pass --force to replace its samples, or choose another folder",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// "A man walks, then waves!" -> "a-man-walks-then-waves" (at most 40 characters).
+fn slug(text: &str) -> String {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut s = String::new();
+    for w in words {
+        if s.len() + w.len() + 1 > 40 {
+            break;
+        }
+        if !s.is_empty() {
+            s.push('-');
+        }
+        s.push_str(&w);
+    }
+    if s.is_empty() {
+        "motion".into()
+    } else {
+        s
+    }
+}
+
+fn decompose(args: &GenerateArgs, texts: Vec<String>) -> anyhow::Result<Vec<Prompt>> {
+    let backend = match args.decompose {
+        DecomposeArg::None => {
+            return Ok(texts
+                .into_iter()
+                .map(|t| Prompt {
+                    sentences: vec![t.clone()],
+                    text: t,
+                    fallback: None,
+                })
+                .collect())
+        }
+        DecomposeArg::Rules => Backend::new(BackendArg::Rules, None, None)?,
+        DecomposeArg::Llm => Backend::new(BackendArg::Llm, None, None)?,
+    };
+    let outcomes = backend.decompose_many(&texts, 4, |_| {});
+    Ok(texts
+        .into_iter()
+        .zip(outcomes)
+        .map(|(text, o)| Prompt {
+            text,
+            sentences: o.sentences,
+            fallback: o.fallback,
+        })
+        .collect())
+}
+
+/// CUDA out-of-memory gets a hint; everything else passes through.
+fn oom_hint(e: anyhow::Error, motions: usize) -> anyhow::Error {
+    if format!("{e:#}").contains("out of memory") {
+        anyhow::anyhow!(
+            "CUDA ran out of memory sampling {motions} motions at once: lower --num, use fewer prompts \
+             per --input file, or --device cpu ({e:#})"
+        )
+    } else {
+        e
+    }
+}
+
+/// Writes one `sample_<k>/` through a temp folder and a rename.
+#[allow(clippy::too_many_arguments)]
+fn write_sample(
+    dir: &Path,
+    args: &GenerateArgs,
+    model: &MotionModel,
+    prompt: &Prompt,
+    joints: &Tensor,
+    features: &Tensor,
+    k: usize,
+    timings: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let name = dir.file_name().expect("sample_<k>").to_string_lossy();
+    let tmp = dir.with_file_name(format!(".{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let fps = model.card.motion.fps;
+    let frames = motion::export::frames_from_tensor(joints)?;
+    let mut files = Vec::new();
+    for format in &args.format {
+        match format {
+            FormatArg::Npy => {
+                motion::npy::write_tensor(&tmp.join("joints.npy"), joints)?;
+                motion::npy::write_tensor(&tmp.join("features.npy"), features)?;
+                files.extend(["joints.npy", "features.npy"]);
+            }
+            FormatArg::Bvh => {
+                motion::export::write_bvh(&frames, fps, &tmp.join("motion.bvh"))?;
+                files.push("motion.bvh");
+            }
+            FormatArg::Gif => {
+                motion::export::render_gif(&frames, fps, &tmp.join("motion.gif"))?;
+                files.push("motion.gif");
             }
         }
-        bail!(
-            "no trained model at {}: keta does not ship a text-to-motion model yet, so no motion was generated. \
-             What works today: data synth/import/check, render, features, kp, decompose, bench (see the README)",
-            model.display()
-        );
     }
-    bail!(
-        "{}: loading diffusion models is not implemented yet; nothing was generated",
-        model.display()
-    )
+    let summary = json!({
+        "text": prompt.text,
+        "sub_sentences": prompt.sentences,
+        "decomposition": format!("{:?}", args.decompose).to_lowercase(),
+        "decomposition_fallback": prompt.fallback,
+        "sample": k,
+        "seed": args.seed,
+        "seconds": joints.size()[0] as f64 / fps,
+        "frames": joints.size()[0],
+        "steps": args.steps,
+        "sampler": format!("{:?}", args.sampler).to_lowercase(),
+        "guidance": args.guidance,
+        "model": model.dir.display().to_string(),
+        "model_variant": format!("{:?}", model.card.model.variant).to_lowercase(),
+        "refine_rounds": args.refine_rounds,
+        "text_kp_distance_per_round": serde_json::Value::Array(vec![]),
+        "files": files,
+        "timings": timings,
+    });
+    train::write_atomic(
+        &tmp.join("summary.json"),
+        format!("{}\n", serde_json::to_string_pretty(&summary)?).as_bytes(),
+    )?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot replace {}", dir.display()))?;
+    }
+    std::fs::rename(&tmp, dir).with_context(|| format!("cannot write {}", dir.display()))?;
+    Ok(())
+}
+
+/// Sub-sentences, their time windows and the kinematic-phrase events inside each.
+fn explain(prompt: &Prompt, joints: &Tensor, fps: f64) -> anyhow::Result<()> {
+    let frames = joints.size()[0] as usize;
+    let raw = kp::raw(joints, None)?;
+    let events = kp::describe::timeline(&raw, &kp::describe::ExplainConfig::default())?;
+    let windows = aligner::temporal_windows(frames, prompt.sentences.len());
+    println!("{}", prompt.text);
+    for (sentence, w) in prompt.sentences.iter().zip(windows) {
+        println!(
+            "  [{:.2}-{:.2} s] {sentence}",
+            w.start as f64 / fps,
+            w.end as f64 / fps
+        );
+        let inside: Vec<_> = events
+            .iter()
+            .filter(|e| e.start < w.end && e.end > w.start)
+            .collect();
+        if inside.is_empty() {
+            println!("      (no kinematic-phrase event)");
+        }
+        for e in inside {
+            println!("      {}", e.line(fps));
+        }
+    }
+    Ok(())
 }

@@ -1,18 +1,23 @@
 //! One file per command: arguments -> validated values -> library calls -> outputs.
 
 mod bench;
+mod bench_model;
 mod data;
 mod decompose;
 mod features;
 mod generate;
 mod kp;
+mod model;
 mod render;
+mod train;
 
 use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Model(cmd) => model::run(cmd),
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd),
         Command::Kp(cmd) => kp::run(cmd),

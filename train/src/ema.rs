@@ -27,8 +27,18 @@ impl Ema {
         })
     }
 
-    /// `ema <- decay * ema + (1 - decay) * params`, as `ema.lerp_(params, 1 - decay)`.
-    pub fn update(&mut self, params_flat: &Tensor) -> Result<()> {
+    /// The decay used after `updates` earlier updates: min(decay, (1 + n) / (10 + n)), the usual
+    /// warm-up (as timm's and diffusers' EMA), so that a short run's average is not still mostly
+    /// the random initial weights (0.9999 keeps ~37% of them after 10k steps).
+    pub fn decay_at(&self, updates: u64) -> f64 {
+        let n = updates as f64;
+        self.decay.min((1.0 + n) / (10.0 + n))
+    }
+
+    /// `ema <- d * ema + (1 - d) * params` with d = [`Self::decay_at`]`(updates)`, as one
+    /// `ema.lerp_(params, 1 - d)`. `updates` is the number of earlier updates (the optimizer step),
+    /// so a resumed run continues the same sequence.
+    pub fn update(&mut self, params_flat: &Tensor, updates: u64) -> Result<()> {
         // params_flat [numel]
         if params_flat.size() != self.flat.size() {
             return Err(Error::Shape {
@@ -36,7 +46,8 @@ impl Ema {
                 got: params_flat.size(),
             });
         }
-        let _ = tch::no_grad(|| self.flat.lerp_(params_flat, 1.0 - self.decay));
+        let d = self.decay_at(updates);
+        let _ = tch::no_grad(|| self.flat.lerp_(params_flat, 1.0 - d));
         Ok(())
     }
 
@@ -67,8 +78,9 @@ mod tests {
         let start = Tensor::from_slice(&e0);
         let target = Tensor::from_slice(&c);
         let mut ema = Ema::new(&start, d).unwrap();
-        for _ in 0..7 {
-            ema.update(&target).unwrap();
+        // Past the warm-up (n >= 80 for d = 0.9) the decay is d itself.
+        for n in 0..7 {
+            ema.update(&target, 100 + n).unwrap();
         }
         for ((got, e0), c) in host(ema.flat()).iter().zip(e0).zip(c) {
             let want = c + d.powi(7) * (e0 - c);
@@ -83,8 +95,9 @@ mod tests {
         let d = 0.75;
         let xs: Vec<f64> = (1..=12).map(|i| (i as f64 * 0.7).sin()).collect();
         let mut ema = Ema::new(&Tensor::from_slice(&[0.5f32]), d).unwrap();
-        for x in &xs {
-            ema.update(&Tensor::from_slice(&[*x as f32])).unwrap();
+        for (n, x) in xs.iter().enumerate() {
+            ema.update(&Tensor::from_slice(&[*x as f32]), 1000 + n as u64)
+                .unwrap();
         }
         let k = xs.len() as i32;
         let want = d.powi(k) * 0.5
@@ -99,13 +112,25 @@ mod tests {
     }
 
     #[test]
+    fn the_decay_warms_up() {
+        let ema = Ema::new(&Tensor::from_slice(&[0.0f32]), 0.9999).unwrap();
+        assert!((ema.decay_at(0) - 0.1).abs() < 1e-15);
+        assert!((ema.decay_at(90) - 0.91).abs() < 1e-15);
+        assert_eq!(ema.decay_at(10_000_000), 0.9999);
+        // The first update mostly takes the parameters.
+        let mut ema = Ema::new(&Tensor::from_slice(&[0.0f32]), 0.9999).unwrap();
+        ema.update(&Tensor::from_slice(&[1.0f32]), 0).unwrap();
+        assert!((host(ema.flat())[0] - 0.9).abs() < 1e-6);
+    }
+
+    #[test]
     fn refuses_bad_decay_and_shapes() {
         let p = Tensor::zeros([3], (Kind::Float, Device::Cpu));
         let e = Ema::new(&p, 1.0).unwrap_err().to_string();
         assert!(e.contains("decay 1 "), "{e}");
         let mut ema = Ema::new(&p, 0.99).unwrap();
         let e = ema
-            .update(&Tensor::zeros([4], (Kind::Float, Device::Cpu)))
+            .update(&Tensor::zeros([4], (Kind::Float, Device::Cpu)), 0)
             .unwrap_err()
             .to_string();
         assert!(e.contains("[3]") && e.contains("[4]"), "{e}");

@@ -16,7 +16,7 @@
 //! g = work.grads(&loss)?;                  // flat fp32 [N]
 //! clip_grad_norm(&g, max_norm)?;           // 0-d norm, no host sync
 //! opt.step(master.flat(), &g, sched.lr(step))?;
-//! ema.update(master.flat())?;
+//! ema.update(master.flat(), step)?;
 //! work.sync_from(master.flat())?;          // one cast-copy
 //! ```
 

@@ -50,6 +50,9 @@ pub struct TrainConfig {
     pub ckpt_every: u64,
     /// Checkpoint folders kept.
     pub keep_checkpoints: usize,
+    /// Stop (with a checkpoint) after this many minutes of this run, even before `steps`; a
+    /// `--resume` continues from there. None: no limit.
+    pub time_limit_minutes: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -72,6 +75,7 @@ impl Default for TrainConfig {
             val_batches: 4,
             ckpt_every: 5000,
             keep_checkpoints: 3,
+            time_limit_minutes: None,
         }
     }
 }
@@ -114,6 +118,11 @@ impl TrainConfig {
         }
         if self.log_every == 0 || self.val_every == 0 || self.ckpt_every == 0 {
             return bad("log_every, val_every and ckpt_every must be >= 1".into());
+        }
+        if let Some(m) = self.time_limit_minutes {
+            if !(m.is_finite() && m > 0.0) {
+                return bad(format!("time_limit_minutes must be > 0, got {m}"));
+            }
         }
         if self.keep_checkpoints == 0 {
             return bad("keep_checkpoints must be >= 1".into());

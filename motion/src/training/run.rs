@@ -32,6 +32,7 @@ pub trait TrainObserver {
     fn stepped(&mut self, _step: u64) {}
     fn logged(&mut self, _record: &serde_json::Value) {}
     fn checkpointed(&mut self, _dir: &Path) {}
+    fn stopped_early(&mut self, _step: u64, _why: &str) {}
 }
 
 /// Everything one training run needs.
@@ -169,7 +170,10 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
 
         // 3. Logs, validation, checkpoints (each first checks the losses since the last check).
         let s = state.step;
-        let last = s == cfg.steps;
+        let out_of_time = cfg
+            .time_limit_minutes
+            .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0);
+        let last = s == cfg.steps || out_of_time;
         let (do_log, do_val, do_ckpt) = (
             s % cfg.log_every == 0 || last,
             job.val.is_some() && (s % cfg.val_every == 0 || last),
@@ -222,6 +226,10 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
                 plot_log(&job.out)?;
                 observer.checkpointed(&last_checkpoint);
             }
+        }
+        if out_of_time && s < cfg.steps {
+            observer.stopped_early(s, "time_limit_minutes reached");
+            break;
         }
     }
     Ok(TrainSummary {
@@ -331,9 +339,11 @@ fn restore(ckpt: &Path, cfg: &TrainConfig, trainer: &mut Trainer) -> Result<Trai
     if let Some(saved) = &card.training {
         let mut now = serde_json::to_value(cfg).expect("config serialises");
         let mut was = saved.clone();
-        // `steps` may grow on resume; everything else must match.
-        now["steps"] = json!(0);
-        was["steps"] = json!(0);
+        // `steps` and the time limit may change on resume; everything else must match.
+        for key in ["steps", "time_limit_minutes"] {
+            now[key] = json!(null);
+            was[key] = json!(null);
+        }
         if now != was {
             let fields: Vec<String> = now
                 .as_object()

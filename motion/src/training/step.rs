@@ -163,7 +163,7 @@ impl Trainer {
         let flat = self.models.master_flat.flat();
         self.adamw.step(flat, &grad, lr)?;
         if self.ema_enabled {
-            self.ema.update(flat)?;
+            self.ema.update(flat, self.adamw.step_count() - 1)?;
         }
         self.models.sync()?;
         Ok(StepLosses {
