@@ -66,7 +66,7 @@ case "$task" in
     train-default)
         set -e
         rm -rf "$work" && mkdir -p "$work"
-        "$keta" data synth --out "$work/data" --count "${COUNT:-12000}" --seed 0 2>&1 | tail -1
+        "$keta" data synth --out "$work/data" --count "${COUNT:-8000}" --seed 0 2>&1 | tail -1
         "$keta" train mdm --data "$work/data" --out "$work/run" --config "$KETA_HOME/configs/default-model.json" \
             --device cuda 2>&1 | tee "$OUT/train.log"
         "$keta" model pack --from "$work/run" --out "$OUT/model" --dtype f16

@@ -194,7 +194,10 @@ pub fn pack(from: &Path, out: &Path, kind: tch::Kind) -> Result<i64> {
             .next()
             .is_some()
     {
-        return Err(Error::file(out, "exists and is not empty; choose a new folder"));
+        return Err(Error::file(
+            out,
+            "exists and is not empty; choose a new folder",
+        ));
     }
     let name = out
         .file_name()

@@ -139,7 +139,10 @@ pub fn bench_generate(device: Device, runs: usize, json_out: bool) -> anyhow::Re
                 rows: FRAMES,
                 ..SampleOptions::default()
             };
-            let warm = SampleOptions { steps: 5, ..opts.clone() };
+            let warm = SampleOptions {
+                steps: 5,
+                ..opts.clone()
+            };
             let _ = model.sample(&text, &warm, &mut |_, _| {})?;
             sync(device);
             let mut times = Vec::new();
@@ -184,7 +187,10 @@ fn report(
         }
         return Ok(());
     }
-    println!("keta bench {what} on {}: {}", base["machine"], base["model"]);
+    println!(
+        "keta bench {what} on {}: {}",
+        base["machine"], base["model"]
+    );
     for r in rows {
         println!("  {r}");
     }

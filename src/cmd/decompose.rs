@@ -36,7 +36,11 @@ pub(crate) enum Backend {
 
 impl Backend {
     fn from_args(args: &DecomposeArgs) -> anyhow::Result<Self> {
-        Self::new(args.backend, args.llm_endpoint.clone(), args.llm_model.clone())
+        Self::new(
+            args.backend,
+            args.llm_endpoint.clone(),
+            args.llm_model.clone(),
+        )
     }
 
     /// Rules, or the LLM client (flags first, then KETA_LLM_* variables) with rules as fallback.

@@ -55,7 +55,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             text::ENCODER_ID
         );
     }
-    if args.refine_rounds > 0 && !(card.model.variant == Variant::Decoder && card.model.guide_tokens)
+    if args.refine_rounds > 0
+        && !(card.model.variant == Variant::Decoder && card.model.guide_tokens)
     {
         bail!(
             "--refine-rounds needs a KETA decoder model with guide tokens (issue #7); {} is an {:?} model",
@@ -81,7 +82,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let refs: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
     let encoded = tch::no_grad(|| encoder.encode(&refs))?;
     for &i in &encoded.truncated {
-        eprintln!("keta: note: prompt {} was cut at the encoder's 256 tokens", i + 1);
+        eprintln!(
+            "keta: note: prompt {} was cut at the encoder's 256 tokens",
+            i + 1
+        );
     }
     let index: Vec<i64> = (0..prompts.len() as i64)
         .flat_map(|i| std::iter::repeat_n(i, args.num))
@@ -132,7 +136,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         let prompt = &prompts[p as usize];
         let dir = out.join(format!("sample_{k}"));
         let j = joints.get(k as i64);
-        write_sample(&dir, &args, &model, prompt, &j, &features.get(k as i64), k, &timings)?;
+        write_sample(
+            &dir,
+            &args,
+            &model,
+            prompt,
+            &j,
+            &features.get(k as i64),
+            k,
+            &timings,
+        )?;
         if args.explain {
             explain(prompt, &j, card.motion.fps)?;
         }
@@ -188,7 +201,10 @@ fn check_flags(args: &GenerateArgs, prompts: usize) -> anyhow::Result<()> {
         );
     }
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
-        bail!("--seconds {} must be a positive number of seconds", args.seconds);
+        bail!(
+            "--seconds {} must be a positive number of seconds",
+            args.seconds
+        );
     }
     if args.steps == 0 || args.steps > motion::diffusion::TRAIN_STEPS {
         bail!(
@@ -198,7 +214,10 @@ fn check_flags(args: &GenerateArgs, prompts: usize) -> anyhow::Result<()> {
         );
     }
     if !(args.guidance.is_finite() && args.guidance >= 0.0) {
-        bail!("--guidance {} must be a number >= 0 (1 = no guidance)", args.guidance);
+        bail!(
+            "--guidance {} must be a number >= 0 (1 = no guidance)",
+            args.guidance
+        );
     }
     if args.attention == AttentionArg::Radial {
         bail!("--attention radial: the radial kernel is not built yet (issue #9); use dense");

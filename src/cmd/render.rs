@@ -13,8 +13,8 @@ pub fn run(joints: &Path, out: &Path, panels: usize) -> anyhow::Result<()> {
         bail!("{}: unknown output format {ext:?}; use .png (a strip of frames), .gif (an animation) or .bvh", out.display());
     }
     let t = read_tensor(joints)?;
-    let frames = motion::export::frames_from_tensor(&t)
-        .with_context(|| joints.display().to_string())?;
+    let frames =
+        motion::export::frames_from_tensor(&t).with_context(|| joints.display().to_string())?;
     match ext.as_str() {
         "png" => motion::export::render_strip_png(&frames, panels, out)?,
         "gif" => motion::export::render_gif(&frames, motion::synth::FPS, out)?,

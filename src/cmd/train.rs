@@ -44,7 +44,10 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         }
         (None, true) => {
             let ckpt = train::latest_checkpoint(&args.out)?.with_context(|| {
-                format!("--resume: {} has no `latest` checkpoint", args.out.display())
+                format!(
+                    "--resume: {} has no `latest` checkpoint",
+                    args.out.display()
+                )
             })?;
             let card = ModelCard::read(&ckpt.join("config.json"))?;
             let saved = card
@@ -63,7 +66,9 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
 
 fn mdm(args: TrainArgs) -> anyhow::Result<()> {
     if args.gpus > 1 || args.rendezvous.is_some() {
-        bail!("--gpus / --rendezvous: multi-GPU training is not built yet (issue #10); use one GPU");
+        bail!(
+            "--gpus / --rendezvous: multi-GPU training is not built yet (issue #10); use one GPU"
+        );
     }
     if args.lambda_kp.is_some() || args.aligner.is_some() {
         bail!("--lambda-kp / --aligner: the auxiliary KP loss is not built yet (issue #7)");
@@ -74,7 +79,10 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
     let device = super::device(args.device)?;
     let cfg = config(&args)?;
     let (train_set, val_set) = load_data(&args.data, &cfg)?;
-    let captions = embed_captions(&[&train_set, val_set.as_ref().unwrap_or(&train_set)], device)?;
+    let captions = embed_captions(
+        &[&train_set, val_set.as_ref().unwrap_or(&train_set)],
+        device,
+    )?;
     eprintln!(
         "keta: training the denoiser ({} layers, d {}, {:?}) on {} for {} steps, batch {}, into {}",
         cfg.model.layers,

@@ -104,26 +104,53 @@ impl Batches<'_> {
     }
 }
 
-impl Iterator for Batches<'_> {
-    type Item = Batch;
+/// Which rows of which samples make one batch: drawn in order from the epoch's RNG stream (cheap),
+/// so that the copying ([`Dataset::materialize`]) can run on other threads without changing
+/// what any batch holds.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    /// Per sample: (sample index, first row, rows, caption index).
+    pub items: Vec<(usize, usize, usize, usize)>,
+    pub max_rows: usize,
+}
 
-    fn next(&mut self) -> Option<Batch> {
+impl Batches<'_> {
+    /// The next batch's plan, or None at the end of the epoch.
+    pub fn next_plan(&mut self) -> Option<BatchPlan> {
         let remaining = self.order.len() - self.next;
         let b = self.opts.batch_size.max(1).min(remaining);
         if b == 0 || (self.opts.drop_last && b < self.opts.batch_size) {
             return None;
         }
-        let (d, max_rows) = (FEATURE_DIM, self.opts.max_rows);
-        let mut buf = vec![0f32; b * max_rows * d];
-        let (mut lengths, mut captions, mut names) = (Vec::new(), Vec::new(), Vec::new());
-        let norm = &self.data.normalization;
+        let d = FEATURE_DIM;
+        let mut items = Vec::with_capacity(b);
         for i in 0..b {
-            let sample = &self.data.samples[self.order[self.next + i]];
-            let rows = self.data.sample_rows(sample);
-            let n = rows.len() / d;
+            let index = self.order[self.next + i];
+            let sample = &self.data.samples[index];
+            let n = self.data.sample_rows(sample).len() / d;
             let len = self.crop_len(n);
             let start = self.rng.random_range(0..=n - len);
-            let cap = &sample.captions[self.rng.random_range(0..sample.captions.len())];
+            let cap = self.rng.random_range(0..sample.captions.len());
+            items.push((index, start, len, cap));
+        }
+        self.next += b;
+        Some(BatchPlan {
+            items,
+            max_rows: self.opts.max_rows,
+        })
+    }
+}
+
+impl Dataset {
+    /// Copies and z-normalises the rows a plan names into a padded batch.
+    pub fn materialize(&self, plan: &BatchPlan) -> Batch {
+        let (d, max_rows, b) = (FEATURE_DIM, plan.max_rows, plan.items.len());
+        let mut buf = vec![0f32; b * max_rows * d];
+        let (mut lengths, mut captions, mut names) = (Vec::new(), Vec::new(), Vec::new());
+        let norm = &self.normalization;
+        for (i, &(index, start, len, cap)) in plan.items.iter().enumerate() {
+            let sample = &self.samples[index];
+            let rows = self.sample_rows(sample);
             for r in 0..len {
                 let src = &rows[(start + r) * d..(start + r + 1) * d];
                 let dst = &mut buf[(i * max_rows + r) * d..(i * max_rows + r + 1) * d];
@@ -132,18 +159,26 @@ impl Iterator for Batches<'_> {
                 }
             }
             lengths.push(len as i64);
-            captions.push(cap.caption.clone());
+            captions.push(sample.captions[cap].caption.clone());
             names.push(sample.name.clone());
         }
-        self.next += b;
         let motions = Tensor::from_slice(&buf)
             .reshape([b as i64, max_rows as i64, d as i64])
             .to_kind(Kind::Float);
-        Some(Batch {
+        Batch {
             motions,
             lengths,
             captions,
             names,
-        })
+        }
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        let plan = self.next_plan()?;
+        Some(self.data.materialize(&plan))
     }
 }

@@ -1,11 +1,14 @@
 //! What the training loop feeds on: caption embeddings looked up from a precomputed table, and an
-//! endless, resumable stream of batches ((epoch, position) names every batch exactly).
+//! endless, resumable stream of batches ((epoch, position) names every batch exactly), made ahead
+//! on worker threads.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread::Scope;
 
 use tch::{Device, Kind, Tensor};
 
-use crate::data::batch::{Batch, BatchOptions, Batches};
+use crate::data::batch::{Batch, BatchOptions, BatchPlan, Batches};
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
 
@@ -109,16 +112,81 @@ impl<'a> BatchStream<'a> {
         })
     }
 
-    pub fn next_batch(&mut self) -> Batch {
+    /// The next batch's plan with the (epoch, position) reached after it.
+    fn next_plan(&mut self) -> (BatchPlan, u64, u64) {
         loop {
-            if let Some(b) = self.batches.next() {
+            if let Some(plan) = self.batches.next_plan() {
                 self.position += 1;
-                return b;
+                return (plan, self.epoch, self.position);
             }
             self.epoch += 1;
             self.position = 0;
             self.batches = self.data.batches(&self.opts, self.epoch);
         }
+    }
+}
+
+/// A batch with the stream position reached after it (what a checkpoint records).
+pub struct Loaded {
+    pub batch: Batch,
+    pub epoch: u64,
+    pub position: u64,
+}
+
+/// Batches made ahead of the training loop: one thread draws plans in order (the RNG stream stays
+/// sequential, so batches are exactly those of [`BatchStream`]), `workers` threads copy and
+/// normalise them round-robin, and [`Prefetch::next`] takes them back in the same order.
+pub struct Prefetch {
+    receivers: Vec<Receiver<Loaded>>,
+    next: usize,
+}
+
+impl Prefetch {
+    /// Starts the threads in `scope`; they stop once the `Prefetch` is dropped.
+    pub fn start<'scope, 'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        mut stream: BatchStream<'env>,
+        workers: usize,
+    ) -> Self {
+        let workers = workers.max(1);
+        let data = stream.data;
+        let mut plan_senders = Vec::with_capacity(workers);
+        let mut receivers = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (plan_tx, plan_rx) = sync_channel::<(BatchPlan, u64, u64)>(2);
+            let (batch_tx, batch_rx) = sync_channel::<Loaded>(2);
+            scope.spawn(move || {
+                for (plan, epoch, position) in plan_rx {
+                    let batch = data.materialize(&plan);
+                    let loaded = Loaded {
+                        batch,
+                        epoch,
+                        position,
+                    };
+                    if batch_tx.send(loaded).is_err() {
+                        return;
+                    }
+                }
+            });
+            plan_senders.push(plan_tx);
+            receivers.push(batch_rx);
+        }
+        scope.spawn(move || {
+            for i in 0.. {
+                if plan_senders[i % workers].send(stream.next_plan()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { receivers, next: 0 }
+    }
+
+    pub fn next(&mut self) -> Result<Loaded> {
+        let k = self.next % self.receivers.len();
+        self.next += 1;
+        self.receivers[k]
+            .recv()
+            .map_err(|_| Error::Invalid("a batch-loading thread stopped unexpectedly".into()))
     }
 }
 

@@ -23,7 +23,7 @@ use crate::diffusion::{NoiseSchedule, TRAIN_STEPS};
 use crate::error::{Error, Result};
 use crate::model::Condition;
 use crate::training::config::TrainConfig;
-use crate::training::data::{masked_mse, BatchStream, CaptionTable, DeviceBatch};
+use crate::training::data::{masked_mse, BatchStream, CaptionTable, DeviceBatch, Loaded, Prefetch};
 use crate::training::step::{AuxLoss, Trainer};
 
 /// What the loop reports; the binary draws progress from it. Every method has a no-op default.
@@ -143,7 +143,7 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
         kp_tau: None,
         training: Some(serde_json::to_value(&cfg).expect("config serialises")),
     };
-    let mut stream = BatchStream::new(job.train, batch_opts, state.epoch, state.position)?;
+    let stream = BatchStream::new(job.train, batch_opts, state.epoch, state.position)?;
     let first_step = state.step;
     observer.started(first_step, cfg.steps);
 
@@ -153,85 +153,95 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
     let (mut losses, mut aux_losses) = (Vec::new(), Vec::new());
     let mut interval_start = (Instant::now(), state.step);
     let mut final_loss = f64::NAN;
-    while state.step < cfg.steps {
-        let step = state.step;
-        let batch = stream.next_batch();
-        let b = DeviceBatch::new(&batch, job.captions, device)?;
-        state.lr = cfg.lr.lr(step);
-        let aux = job
-            .aux
-            .as_mut()
-            .map(|(lambda, hook)| (*lambda, &mut **hook, &batch));
-        let out = trainer.step(&b, step_seed(cfg.seed, step), state.lr, aux)?;
-        losses.push(out.loss);
-        aux_losses.extend(out.aux);
-        state.step += 1;
-        observer.stepped(state.step);
+    let workers =
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
+    std::thread::scope(|scope| -> Result<()> {
+        let mut loader = Prefetch::start(scope, stream, workers);
+        while state.step < cfg.steps {
+            let step = state.step;
+            let Loaded {
+                batch,
+                epoch,
+                position,
+            } = loader.next()?;
+            let b = DeviceBatch::new(&batch, job.captions, device)?;
+            state.lr = cfg.lr.lr(step);
+            let aux = job
+                .aux
+                .as_mut()
+                .map(|(lambda, hook)| (*lambda, &mut **hook, &batch));
+            let out = trainer.step(&b, step_seed(cfg.seed, step), state.lr, aux)?;
+            losses.push(out.loss);
+            aux_losses.extend(out.aux);
+            state.step += 1;
+            observer.stepped(state.step);
 
-        // 3. Logs, validation, checkpoints (each first checks the losses since the last check).
-        let s = state.step;
-        let out_of_time = cfg
-            .time_limit_minutes
-            .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0);
-        let last = s == cfg.steps || out_of_time;
-        let (do_log, do_val, do_ckpt) = (
-            s % cfg.log_every == 0 || last,
-            job.val.is_some() && (s % cfg.val_every == 0 || last),
-            s % cfg.ckpt_every == 0 || last,
-        );
-        if do_log || do_val || do_ckpt {
-            let mean = check_finite(&losses, s + 1 - losses.len() as u64, "loss")?;
-            let aux_mean = if aux_losses.is_empty() {
-                None
-            } else {
-                Some(check_finite(
-                    &aux_losses,
-                    s + 1 - aux_losses.len() as u64,
-                    "aux loss",
-                )?)
-            };
-            if do_log {
-                let secs = interval_start.0.elapsed().as_secs_f64();
-                let rate = (s - interval_start.1) as f64 / secs.max(1e-9);
-                let mut rec = json!({
-                    "step": s,
-                    "loss": mean,
-                    "lr": state.lr,
-                    "grad_norm": trainer.grad_norm.double_value(&[]),
-                    "steps_per_s": rate,
-                    "epoch": stream.epoch,
-                });
-                if let Some(a) = aux_mean {
-                    rec["aux_loss"] = json!(a);
+            // 3. Logs, validation, checkpoints (each first checks the losses since the last check).
+            let s = state.step;
+            let out_of_time = cfg
+                .time_limit_minutes
+                .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0);
+            let last = s == cfg.steps || out_of_time;
+            let (do_log, do_val, do_ckpt) = (
+                s % cfg.log_every == 0 || last,
+                job.val.is_some() && (s % cfg.val_every == 0 || last),
+                s % cfg.ckpt_every == 0 || last,
+            );
+            if do_log || do_val || do_ckpt {
+                let mean = check_finite(&losses, s + 1 - losses.len() as u64, "loss")?;
+                let aux_mean = if aux_losses.is_empty() {
+                    None
+                } else {
+                    Some(check_finite(
+                        &aux_losses,
+                        s + 1 - aux_losses.len() as u64,
+                        "aux loss",
+                    )?)
+                };
+                if do_log {
+                    let secs = interval_start.0.elapsed().as_secs_f64();
+                    let rate = (s - interval_start.1) as f64 / secs.max(1e-9);
+                    let mut rec = json!({
+                        "step": s,
+                        "loss": mean,
+                        "lr": state.lr,
+                        "grad_norm": trainer.grad_norm.double_value(&[]),
+                        "steps_per_s": rate,
+                        "epoch": epoch,
+                    });
+                    if let Some(a) = aux_mean {
+                        rec["aux_loss"] = json!(a);
+                    }
+                    log.append(&rec)?;
+                    observer.logged(&rec);
+                    final_loss = mean;
+                    losses.clear();
+                    aux_losses.clear();
+                    interval_start = (Instant::now(), s);
                 }
-                log.append(&rec)?;
-                observer.logged(&rec);
-                final_loss = mean;
-                losses.clear();
-                aux_losses.clear();
-                interval_start = (Instant::now(), s);
+                if do_val {
+                    let val = job.val.expect("do_val implies a val split");
+                    let v = validation_loss(&trainer, val, job.captions)?;
+                    let rec = json!({"step": s, "val_loss": v});
+                    log.append(&rec)?;
+                    observer.logged(&rec);
+                }
+                if do_ckpt {
+                    state.epoch = epoch;
+                    state.position = position;
+                    state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+                    last_checkpoint = save(&job, &card, &state, &trainer)?;
+                    plot_log(&job.out)?;
+                    observer.checkpointed(&last_checkpoint);
+                }
             }
-            if do_val {
-                let val = job.val.expect("do_val implies a val split");
-                let v = validation_loss(&trainer, val, job.captions)?;
-                let rec = json!({"step": s, "val_loss": v});
-                log.append(&rec)?;
-                observer.logged(&rec);
-            }
-            if do_ckpt {
-                state.epoch = stream.epoch;
-                state.position = stream.position;
-                state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-                last_checkpoint = save(&job, &card, &state, &trainer)?;
-                plot_log(&job.out)?;
-                observer.checkpointed(&last_checkpoint);
+            if out_of_time && s < cfg.steps {
+                observer.stopped_early(s, "time_limit_minutes reached");
+                break;
             }
         }
-        if out_of_time && s < cfg.steps {
-            observer.stopped_early(s, "time_limit_minutes reached");
-            break;
-        }
-    }
+        Ok(())
+    })?;
     Ok(TrainSummary {
         first_step,
         last_step: state.step,

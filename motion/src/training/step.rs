@@ -148,14 +148,15 @@ impl Trainer {
         let pred = model
             .forward(&x_t, &t, &cond, Some(&b.pad), true)?
             .to_kind(Kind::Float); // [B, N, 263]
-        let mut loss = masked_mse(&pred, &b.x0, &b.valid);
-        let x0_loss = loss.detach();
-        let mut aux_loss = None;
-        if let Some((lambda, hook, batch)) = aux {
-            let extra = hook.loss(&pred, &b.valid, batch)?;
-            aux_loss = Some(extra.detach());
-            loss += extra * lambda;
-        }
+        let x0_loss = masked_mse(&pred, &b.x0, &b.valid);
+        // Out of place: `detach` shares storage, so an in-place `+=` would rewrite the logged loss.
+        let (loss, aux_loss) = match aux {
+            Some((lambda, hook, batch)) => {
+                let extra = hook.loss(&pred, &b.valid, batch)?;
+                (&x0_loss + &extra * lambda, Some(extra.detach()))
+            }
+            None => (x0_loss.shallow_clone(), None),
+        };
         let grad = work_flat.grads(&loss)?;
         if self.cfg.grad_clip > 0.0 {
             self.grad_norm = train::clip_grad_norm(&grad, self.cfg.grad_clip)?;
@@ -167,7 +168,7 @@ impl Trainer {
         }
         self.models.sync()?;
         Ok(StepLosses {
-            loss: x0_loss,
+            loss: x0_loss.detach(),
             aux: aux_loss,
         })
     }
