@@ -33,24 +33,25 @@ fn reference_model() -> DenoiserConfig {
 }
 
 /// Random motions zero-padded after random lengths in [40, 196], random text (as the peer).
-fn random_batch(device: Device) -> DeviceBatch {
-    let lengths = Tensor::randint_low(MIN_LEN, FRAMES + 1, [BATCH], (Kind::Int64, device));
-    let valid = Tensor::arange(FRAMES, (Kind::Int64, device))
-        .unsqueeze(0)
-        .lt_tensor(&lengths.unsqueeze(1));
-    let x0 = Tensor::randn([BATCH, FRAMES, 263], (Kind::Float, device))
-        * valid.unsqueeze(-1).to_kind(Kind::Float);
-    DeviceBatch {
-        x0,
-        pad: valid.logical_not(),
-        valid,
-        text: Tensor::randn([BATCH, PEER_TEXT_DIM], (Kind::Float, device)),
-    }
+fn random_batch(device: Device) -> anyhow::Result<DeviceBatch> {
+    let lengths = Vec::<i64>::try_from(Tensor::randint_low(
+        MIN_LEN,
+        FRAMES + 1,
+        [BATCH],
+        (Kind::Int64, Device::Cpu),
+    ))?;
+    let x0 = Tensor::randn([BATCH, FRAMES, 263], (Kind::Float, device));
+    let text = Tensor::randn([BATCH, PEER_TEXT_DIM], (Kind::Float, device));
+    let b = DeviceBatch::from_parts(x0, &lengths, text);
+    let x0 = &b.x0 * b.valid.unsqueeze(-1).to_kind(Kind::Float);
+    Ok(DeviceBatch { x0, ..b })
 }
 
 pub fn bench_train(device: Device, runs: usize, json_out: bool) -> anyhow::Result<()> {
     tch::manual_seed(0);
-    let batches: Vec<DeviceBatch> = (0..4).map(|_| random_batch(device)).collect();
+    let batches = (0..4)
+        .map(|_| random_batch(device))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (warmup, steps) = if device.is_cuda() { (10, 50) } else { (2, 5) };
     let mut rows = Vec::new();
     for (precision, name) in [(Precision::Fp32, "fp32"), (Precision::Bf16, "bf16")] {

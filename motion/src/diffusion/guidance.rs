@@ -5,7 +5,7 @@ use tch::{Kind, Tensor};
 
 use crate::diffusion::schedule::step_tensor;
 use crate::error::Result;
-use crate::model::{Condition, Denoiser};
+use crate::model::{Condition, Denoiser, Padding};
 
 /// A denoiser bound to a condition and a guidance scale.
 pub struct Guided<'a> {
@@ -54,8 +54,8 @@ impl<'a> Guided<'a> {
         self.scale != 1.0
     }
 
-    /// `x_t [N, T, 263]` at model step `t`, `pad [N, T]` -> guided x0_hat `[N, T, 263]` f32.
-    pub fn x0(&self, x_t: &Tensor, t: i64, pad: Option<&Tensor>) -> Result<Tensor> {
+    /// `x_t [N, T, 263]` at model step `t`, padded frames `pad` -> guided x0_hat `[N, T, 263]` f32.
+    pub fn x0(&self, x_t: &Tensor, t: i64, pad: Option<&Padding>) -> Result<Tensor> {
         let device = x_t.device();
         if !self.guided() {
             let steps = step_tensor(t, self.n, device);
@@ -63,7 +63,7 @@ impl<'a> Guided<'a> {
             return Ok(out.to_kind(Kind::Float));
         }
         let x2 = Tensor::cat(&[x_t, x_t], 0); // [2N, T, 263]
-        let pad2 = pad.map(|m| Tensor::cat(&[m, m], 0));
+        let pad2 = pad.map(Padding::twice);
         let steps = step_tensor(t, 2 * self.n, device);
         let out = self
             .model

@@ -11,6 +11,7 @@ use tch::{Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::model::config::{DenoiserConfig, Variant};
 use crate::model::layers::{DecoderLayer, EncoderLayer, Memory};
+use crate::model::padding::Padding;
 
 /// Width of a guide token's input: one text-KP distance per kinematic phrase.
 pub const GUIDE_DIM: i64 = 392;
@@ -161,16 +162,17 @@ impl Denoiser {
     }
 
     /// Predicts clean rows. `x_t [B, N, 263]` (normalised, any float dtype), `t [B]` int64 diffusion
-    /// steps, `pad [B, N]` (true = padded frame) -> x0 `[B, N, 263]` in the model's dtype.
-    /// `train` enables dropout.
+    /// steps, `pad` the padded frames -> x0 `[B, N, 263]` in the model's dtype (values at padded
+    /// frames are meaningless). `train` enables dropout.
     pub fn forward(
         &self,
         x_t: &Tensor,
         t: &Tensor,
         cond: &Condition,
-        pad: Option<&Tensor>,
+        padding: Option<&Padding>,
         train: bool,
     ) -> Result<Tensor> {
+        let pad = padding.map(|p| &p.mask);
         let (b, n) = self.check_inputs(x_t, t, cond, pad)?;
         let kind = self.input.ws.kind();
         let device = x_t.device();
@@ -185,13 +187,22 @@ impl Denoiser {
             Body::Encoder(layers) => {
                 // 2. [cond | frames] + positions; the condition token is never padded.
                 let h = Tensor::cat(&[(time + caption).unsqueeze(1), frames], 1); // [B, N+1, d]
-                let mut h = (h + self.positions(n + 1, kind, device)).dropout(p, train);
+                let h = (h + self.positions(n + 1, kind, device)).dropout(p, train);
                 let pad = pad
                     .map(|m| Tensor::cat(&[m.zeros_like().narrow(1, 0, 1), m.shallow_clone()], 1));
-                // 3. Encoder layers.
+                // 3. Encoder layers, on the real tokens only when the padding packs ([R, d]).
+                let packing = padding.and_then(|p| p.packing(1));
+                let mut h = match &packing {
+                    Some(pk) => pk.pack(&h),
+                    None => h,
+                };
                 for layer in layers {
-                    h = layer.forward(&h, pad.as_ref(), attention, p, train);
+                    h = layer.forward(&h, pad.as_ref(), attention, packing.as_ref(), p, train);
                 }
+                let h = match &packing {
+                    Some(pk) => pk.unpack(&h),
+                    None => h,
+                };
                 h.narrow(1, 1, n) // [B, N, d]
             }
             Body::Decoder(parts) => {
@@ -201,12 +212,20 @@ impl Denoiser {
                     tokens: &memory,
                     pad: Some(&memory_pad),
                 };
-                // 3. Frames + positions through decoder layers.
-                let mut h = (frames + self.positions(n, kind, device)).dropout(p, train);
+                // 3. Frames + positions through decoder layers (packed when the padding packs).
+                let h = (frames + self.positions(n, kind, device)).dropout(p, train);
+                let packing = padding.and_then(|p| p.packing(0));
+                let mut h = match &packing {
+                    Some(pk) => pk.pack(&h),
+                    None => h,
+                };
                 for layer in &parts.layers {
-                    h = layer.forward(&h, pad, &memory, attention, p, train);
+                    h = layer.forward(&h, pad, &memory, attention, packing.as_ref(), p, train);
                 }
-                h
+                match &packing {
+                    Some(pk) => pk.unpack(&h),
+                    None => h,
+                }
             }
         };
         // 4. Back to feature rows.

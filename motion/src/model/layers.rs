@@ -9,6 +9,8 @@ use kernels::{Attention, DenseAttention};
 use tch::nn::{self, Module};
 use tch::Tensor;
 
+use crate::model::padding::Packing;
+
 /// `[B, N, H * Dh]` -> `[B, H, N, Dh]`.
 fn split_heads(x: &Tensor, heads: i64) -> Tensor {
     let (b, n, d) = x.size3().expect("[B, N, d]");
@@ -38,16 +40,31 @@ impl SelfAttention {
         }
     }
 
-    /// `x [B, N, d]`, `pad [B, N]` (true = padded) -> `[B, N, d]`.
-    pub fn forward(&self, x: &Tensor, pad: Option<&Tensor>, attention: &dyn Attention) -> Tensor {
-        let qkv = self.qkv.forward(x).chunk(3, -1); // 3 x [B, N, d]
+    /// `x [B, N, d]` (or packed `[R, d]`), `pad [B, N]` (true = padded) -> like `x`.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        pad: Option<&Tensor>,
+        attention: &dyn Attention,
+        packing: Option<&Packing>,
+    ) -> Tensor {
+        let qkv = self.qkv.forward(x);
+        let qkv = match packing {
+            Some(p) => p.unpack(&qkv), // [B, N, 3d]
+            None => qkv,
+        }
+        .chunk(3, -1); // 3 x [B, N, d]
         let (q, k, v) = (
             split_heads(&qkv[0], self.heads),
             split_heads(&qkv[1], self.heads),
             split_heads(&qkv[2], self.heads),
         ); // [B, H, N, Dh]
-        let o = attention.attend(&q, &k, &v, pad); // [B, H, N, Dh]
-        self.out.forward(&merge_heads(&o))
+        let o = merge_heads(&attention.attend(&q, &k, &v, pad)); // [B, N, d]
+        let o = match packing {
+            Some(p) => p.pack(&o), // [R, d]
+            None => o,
+        };
+        self.out.forward(&o)
     }
 }
 
@@ -70,17 +87,32 @@ impl CrossAttention {
         }
     }
 
-    /// `x [B, N, d]`, `memory [B, M, d]`, `memory_pad [B, M]` -> `[B, N, d]`. Always dense: the
-    /// memory holds a handful of tokens, nothing a sparse pattern would save.
-    pub fn forward(&self, x: &Tensor, memory: &Tensor, memory_pad: Option<&Tensor>) -> Tensor {
-        let q = split_heads(&self.q.forward(x), self.heads); // [B, H, N, Dh]
+    /// `x [B, N, d]` (or packed `[R, d]`), `memory [B, M, d]`, `memory_pad [B, M]` -> like `x`.
+    /// Always dense: the memory holds a handful of tokens, nothing a sparse pattern would save.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        memory: &Tensor,
+        memory_pad: Option<&Tensor>,
+        packing: Option<&Packing>,
+    ) -> Tensor {
+        let q = self.q.forward(x);
+        let q = match packing {
+            Some(p) => p.unpack(&q),
+            None => q,
+        };
+        let q = split_heads(&q, self.heads); // [B, H, N, Dh]
         let kv = self.kv.forward(memory).chunk(2, -1);
         let (k, v) = (
             split_heads(&kv[0], self.heads),
             split_heads(&kv[1], self.heads),
         ); // [B, H, M, Dh]
-        self.out
-            .forward(&merge_heads(&DenseAttention.attend(&q, &k, &v, memory_pad)))
+        let o = merge_heads(&DenseAttention.attend(&q, &k, &v, memory_pad)); // [B, N, d]
+        let o = match packing {
+            Some(p) => p.pack(&o),
+            None => o,
+        };
+        self.out.forward(&o)
     }
 }
 
@@ -129,16 +161,20 @@ impl EncoderLayer {
         }
     }
 
-    /// `x [B, N, d]`, `pad [B, N]` -> `[B, N, d]`.
+    /// `x [B, N, d]` (or packed `[R, d]`), `pad [B, N]` -> like `x`.
     pub fn forward(
         &self,
         x: &Tensor,
         pad: Option<&Tensor>,
         attention: &dyn Attention,
+        packing: Option<&Packing>,
         dropout: f64,
         train: bool,
     ) -> Tensor {
-        let a = self.attn.forward(x, pad, attention).dropout(dropout, train);
+        let a = self
+            .attn
+            .forward(x, pad, attention, packing)
+            .dropout(dropout, train);
         let x = self.norm1.forward(&(x + a));
         let f = self.ff.forward(&x, dropout, train).dropout(dropout, train);
         self.norm2.forward(&(x + f))
@@ -174,21 +210,26 @@ impl DecoderLayer {
         }
     }
 
-    /// `x [B, N, d]`, `pad [B, N]`, memory `[B, M, d]` -> `[B, N, d]`.
+    /// `x [B, N, d]` (or packed `[R, d]`), `pad [B, N]`, memory `[B, M, d]` -> like `x`.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         x: &Tensor,
         pad: Option<&Tensor>,
         memory: &Memory,
         attention: &dyn Attention,
+        packing: Option<&Packing>,
         dropout: f64,
         train: bool,
     ) -> Tensor {
-        let a = self.attn.forward(x, pad, attention).dropout(dropout, train);
+        let a = self
+            .attn
+            .forward(x, pad, attention, packing)
+            .dropout(dropout, train);
         let x = self.norm1.forward(&(x + a));
         let c = self
             .cross
-            .forward(&x, memory.tokens, memory.pad)
+            .forward(&x, memory.tokens, memory.pad, packing)
             .dropout(dropout, train);
         let x = self.norm2.forward(&(x + c));
         let f = self.ff.forward(&x, dropout, train).dropout(dropout, train);

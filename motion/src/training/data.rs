@@ -11,6 +11,7 @@ use tch::{Device, Kind, Tensor};
 use crate::data::batch::{Batch, BatchOptions, BatchPlan, Batches};
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::model::Padding;
 
 /// Sentence embeddings of every caption the data sets hold, computed once before training (the
 /// encoder is frozen, so re-running it every step would only cost time).
@@ -196,8 +197,8 @@ pub struct DeviceBatch {
     pub x0: Tensor,
     /// `[B, N]` true on real frames.
     pub valid: Tensor,
-    /// `[B, N]` true on padded frames (what attention masks).
-    pub pad: Tensor,
+    /// Padded frames (masked by attention, skipped by the token-wise layers).
+    pub padding: Padding,
     /// Caption embeddings `[B, E]`.
     pub text: Tensor,
 }
@@ -206,16 +207,23 @@ impl DeviceBatch {
     pub fn new(batch: &Batch, captions: &CaptionTable, device: Device) -> Result<Self> {
         let n = batch.lengths.iter().copied().max().unwrap_or(1);
         let x0 = batch.motions.narrow(1, 0, n).to_device(device);
-        let lengths = Tensor::from_slice(&batch.lengths).to_device(device);
-        let valid = Tensor::arange(n, (Kind::Int64, device))
-            .unsqueeze(0)
-            .lt_tensor(&lengths.unsqueeze(1));
-        Ok(Self {
+        Ok(Self::from_parts(
             x0,
-            pad: valid.logical_not(),
-            valid,
-            text: captions.lookup(&batch.captions)?,
-        })
+            &batch.lengths,
+            captions.lookup(&batch.captions)?,
+        ))
+    }
+
+    /// `x0 [B, N, 263]` on the device, real frames per clip, text `[B, E]`.
+    pub fn from_parts(x0: Tensor, lengths: &[i64], text: Tensor) -> Self {
+        let n = x0.size()[1];
+        let padding = Padding::from_lengths(lengths, n, x0.device());
+        Self {
+            valid: padding.mask.logical_not(),
+            padding,
+            x0,
+            text,
+        }
     }
 }
 

@@ -300,7 +300,7 @@ fn validation_loss(trainer: &Trainer, val: &Dataset, captions: &CaptionTable) ->
                 &x_t,
                 &t,
                 &Condition::caption(&b.text),
-                Some(&b.pad),
+                Some(&b.padding),
                 false,
             )?;
             total += masked_mse(&pred, &b.x0, &b.valid).double_value(&[]);

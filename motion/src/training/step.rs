@@ -146,7 +146,7 @@ impl Trainer {
         };
         let (model, work_flat) = self.models.working();
         let pred = model
-            .forward(&x_t, &t, &cond, Some(&b.pad), true)?
+            .forward(&x_t, &t, &cond, Some(&b.padding), true)?
             .to_kind(Kind::Float); // [B, N, 263]
         let x0_loss = masked_mse(&pred, &b.x0, &b.valid);
         // Out of place: `detach` shares storage, so an in-place `+=` would rewrite the logged loss.
