@@ -36,7 +36,7 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["executable"])' \
-    | while read -r exe; do cp "$exe" "$stage/bin/tests"; strip "$stage/bin/tests"; done
+    | while read -r exe; do cp "$exe" "$stage/bin/tests"; strip "$stage/bin/tests"; gzip -9 "$stage/bin/tests"; done
 
 cat > "$stage/run.sh" <<'RUN'
 #!/usr/bin/env bash
@@ -54,10 +54,13 @@ export KETA_HOME="$(cd "$here/.." && pwd)" KETA_ASSETS="$here/assets"
 OUT="${OUT:-$here/out}"; mkdir -p "$OUT"
 keta=/tmp/keta-device/keta
 mkdir -p /tmp/keta-device && gunzip -c "$here/bin/keta.gz" > "$keta" && chmod +x "$keta"
+if [[ -f "$here/bin/tests.gz" ]]; then
+    gunzip -c "$here/bin/tests.gz" > /tmp/keta-device/tests && chmod +x /tmp/keta-device/tests
+fi
 work=/tmp/keta-device/work
 task="${1:-smoke}"; shift || true
 case "$task" in
-    smoke) "$here/bin/tests" --ignored --nocapture --test-threads 1 gpu:: 2>&1 | tee "$OUT/smoke.log"; exit "${PIPESTATUS[0]}" ;;
+    smoke) /tmp/keta-device/tests --ignored --nocapture --test-threads 1 gpu:: 2>&1 | tee "$OUT/smoke.log"; exit "${PIPESTATUS[0]}" ;;
     bench)
         nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
         "$keta" bench train --device cuda --json --runs 5 | tee "$OUT/bench.jsonl"

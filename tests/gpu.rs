@@ -58,3 +58,82 @@ fn the_sentence_encoder_network_gives_the_same_states_on_cuda() {
     assert!(err < 1e-3, "CPU and CUDA hidden states differ by {err}");
     println!("BERT CPU/CUDA max difference {err:e}");
 }
+
+#[test]
+#[ignore = "needs a GPU: run through scripts/device.sh"]
+fn a_cuda_graph_replays_recorded_work_on_new_inputs() {
+    let device = Device::Cuda(0);
+    let x = Tensor::zeros([1000], (Kind::Float, device));
+    let w = Tensor::randn([1000], (Kind::Float, device));
+    let (graph, y) = kernels::CudaGraph::capture(0, || (&x * &w + 1.0).relu()).unwrap();
+    for k in 0..3 {
+        let _ = x.shallow_clone().fill_(k as f64 - 1.0);
+        graph.replay().unwrap();
+        let want = (&x * &w + 1.0).relu();
+        assert_eq!((&y - want).abs().max().double_value(&[]), 0.0);
+    }
+}
+
+#[test]
+#[ignore = "needs a GPU: run through scripts/device.sh"]
+fn sampling_with_a_cuda_graph_matches_eager_sampling() {
+    use motion::sample::SampleOptions;
+    // On the GPU machine the tree sits elsewhere: .device/run.sh exports KETA_HOME.
+    let home = std::env::var("KETA_HOME").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let dir = std::path::Path::new(&home).join("models/default");
+    let model = motion::checkpoint::MotionModel::load(
+        &dir,
+        Device::Cuda(0),
+        std::sync::Arc::new(kernels::DenseAttention),
+    )
+    .unwrap();
+    tch::manual_seed(5);
+    let text = Tensor::randn([3, 384], (Kind::Float, Device::Cuda(0)));
+    let run = |cuda_graph: bool| {
+        let opts = SampleOptions {
+            rows: 80,
+            steps: 20,
+            seed: 9,
+            cuda_graph,
+            ..SampleOptions::default()
+        };
+        model.sample(&text, &opts, &mut |_, _| {}).unwrap()
+    };
+    let (eager, graphed) = (run(false), run(true));
+    assert!(!eager.cuda_graph && graphed.cuda_graph);
+    let err = (&eager.features - &graphed.features)
+        .abs()
+        .max()
+        .double_value(&[]);
+    let scale = eager.features.abs().max().double_value(&[]);
+    assert!(
+        err <= 1e-4 * scale.max(1.0),
+        "graph vs eager differ by {err}"
+    );
+    println!("CUDA-graph vs eager sampling: max difference {err:e} (scale {scale:.2})");
+}
+
+#[test]
+#[ignore = "needs a GPU: run through scripts/device.sh"]
+fn packed_bf16_training_matches_masked_training_on_real_frames() {
+    use motion::model::{Condition, Denoiser, DenoiserConfig, Padding};
+    let device = Device::Cuda(0);
+    tch::manual_seed(1);
+    let mut vs = tch::nn::VarStore::new(device);
+    let model = Denoiser::new(vs.root(), &DenoiserConfig::mdm()).unwrap();
+    vs.bfloat16();
+    let x = Tensor::randn([4, 60, 263], (Kind::Float, device));
+    let t = Tensor::from_slice(&[1i64, 200, 500, 999]).to_device(device);
+    let cond = Condition::caption(&Tensor::randn([4, 384], (Kind::Float, device)));
+    let packed = Padding::from_lengths(&[60, 12, 33, 47], 60, device);
+    let masked = Padding::from_mask(packed.mask.copy());
+    let a = model.forward(&x, &t, &cond, Some(&packed), false).unwrap();
+    let b = model.forward(&x, &t, &cond, Some(&masked), false).unwrap();
+    let real = packed.mask.logical_not().unsqueeze(-1).to_kind(Kind::Float);
+    let err = ((a.to_kind(Kind::Float) - b.to_kind(Kind::Float)) * &real)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(err < 0.05, "packed vs masked (bf16) differ by {err}");
+    println!("packed vs masked bf16 forward: max difference {err:e}");
+}

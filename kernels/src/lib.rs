@@ -4,8 +4,10 @@
 
 pub mod cuda;
 mod dense;
+pub mod graph;
 
 pub use dense::DenseAttention;
+pub use graph::CudaGraph;
 
 use tch::Tensor;
 

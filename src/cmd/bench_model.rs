@@ -132,37 +132,47 @@ pub fn bench_generate(device: Device, runs: usize, json_out: bool) -> anyhow::Re
     tch::manual_seed(0);
     let mut rows = Vec::new();
     let sizes: &[i64] = if device.is_cuda() { &[1, 32] } else { &[1] };
+    let graph_modes: &[bool] = if device.is_cuda() {
+        &[false, true]
+    } else {
+        &[false]
+    };
     for (kind, name) in [(Kind::Float, "fp32"), (Kind::BFloat16, "bf16")] {
         let model = random_model(device, kind)?;
         for &n in sizes {
-            let text = Tensor::randn([n, PEER_TEXT_DIM], (Kind::Float, device));
-            let opts = SampleOptions {
-                rows: FRAMES,
-                ..SampleOptions::default()
-            };
-            let warm = SampleOptions {
-                steps: 5,
-                ..opts.clone()
-            };
-            let _ = model.sample(&text, &warm, &mut |_, _| {})?;
-            sync(device);
-            let mut times = Vec::new();
-            let mut out = None;
-            for _ in 0..runs {
-                let t = Instant::now();
-                out = Some(model.sample(&text, &opts, &mut |_, _| {})?);
+            for &cuda_graph in graph_modes {
+                let text = Tensor::randn([n, PEER_TEXT_DIM], (Kind::Float, device));
+                let opts = SampleOptions {
+                    rows: FRAMES,
+                    cuda_graph,
+                    ..SampleOptions::default()
+                };
+                let warm = SampleOptions {
+                    steps: 5,
+                    ..opts.clone()
+                };
+                let _ = model.sample(&text, &warm, &mut |_, _| {})?;
                 sync(device);
-                times.push(t.elapsed().as_secs_f64());
+                let mut times = Vec::new();
+                let mut out = None;
+                for _ in 0..runs {
+                    let t = Instant::now();
+                    out = Some(model.sample(&text, &opts, &mut |_, _| {})?);
+                    sync(device);
+                    times.push(t.elapsed().as_secs_f64());
+                }
+                times.sort_by(f64::total_cmp);
+                let secs = times[times.len() / 2];
+                let out = out.expect("runs >= 1");
+                let finite = bool::try_from(out.features.isfinite().all()).unwrap_or(false);
+                anyhow::ensure!(finite, "non-finite sample");
+                rows.push(json!({
+                    "what": "sample", "dtype": name, "batch": n, "frames": FRAMES,
+                    "steps": opts.steps, "guidance": opts.guidance, "cuda_graph": out.cuda_graph,
+                    "seconds": secs, "seconds_min": times[0],
+                    "ms_per_step": secs * 1e3 / opts.steps as f64, "motions_per_s": n as f64 / secs,
+                }));
             }
-            times.sort_by(f64::total_cmp);
-            let secs = times[times.len() / 2];
-            let finite = out.is_some_and(|x| bool::try_from(x.isfinite().all()).unwrap_or(false));
-            anyhow::ensure!(finite, "non-finite sample");
-            rows.push(json!({
-                "what": "sample", "dtype": name, "batch": n, "frames": FRAMES, "steps": opts.steps,
-                "guidance": opts.guidance, "seconds": secs, "seconds_min": times[0],
-                "ms_per_step": secs * 1e3 / opts.steps as f64, "motions_per_s": n as f64 / secs,
-            }));
         }
     }
     report("generate", device, rows, json_out)

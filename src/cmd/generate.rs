@@ -105,6 +105,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             SamplerArg::Ddim => SamplerKind::Ddim,
         },
         seed: args.seed,
+        cuda_graph: true,
     };
     eprintln!(
         "keta: sampling {} motion(s) of {:.2} s ({rows} frames) on {}: {} {:?} steps, guidance {}",
@@ -117,9 +118,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     );
     let t = Instant::now();
     let bar = progress::bar(opts.steps as u64, "sampling");
-    let features = model
+    let sampled = model
         .sample(&text, &opts, &mut |done, _| bar.set_position(done as u64))
         .map_err(|e| oom_hint(e.into(), index.len()))?;
+    let features = sampled.features;
     bar.finish_and_clear();
     let joints = motion::joints_from_features(&features)?; // [N, rows, 22, 3]
     let sample_s = t.elapsed().as_secs_f64();
@@ -131,6 +133,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let joints = joints.to_device(Device::Cpu);
     let timings = json!({
         "load_s": load_s, "encode_s": encode_s, "sample_s": sample_s,
+        "cuda_graph": sampled.cuda_graph,
     });
     for (k, &p) in index.iter().enumerate() {
         let prompt = &prompts[p as usize];

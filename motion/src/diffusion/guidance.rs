@@ -56,18 +56,31 @@ impl<'a> Guided<'a> {
 
     /// `x_t [N, T, 263]` at model step `t`, padded frames `pad` -> guided x0_hat `[N, T, 263]` f32.
     pub fn x0(&self, x_t: &Tensor, t: i64, pad: Option<&Padding>) -> Result<Tensor> {
-        let device = x_t.device();
+        let steps = step_tensor(t, self.forward_rows(), x_t.device());
+        self.x0_at(x_t, &steps, pad)
+    }
+
+    /// Rows of one forward pass: 2N when guiding, else N.
+    pub fn forward_rows(&self) -> i64 {
+        if self.guided() {
+            2 * self.n
+        } else {
+            self.n
+        }
+    }
+
+    /// Like [`Self::x0`] with the model steps given as a tensor `[forward_rows]` (int64), so that a
+    /// CUDA graph can record the call once and replay it for every step.
+    pub fn x0_at(&self, x_t: &Tensor, steps: &Tensor, pad: Option<&Padding>) -> Result<Tensor> {
         if !self.guided() {
-            let steps = step_tensor(t, self.n, device);
-            let out = self.model.forward(x_t, &steps, &self.cond, pad, false)?;
+            let out = self.model.forward(x_t, steps, &self.cond, pad, false)?;
             return Ok(out.to_kind(Kind::Float));
         }
         let x2 = Tensor::cat(&[x_t, x_t], 0); // [2N, T, 263]
         let pad2 = pad.map(Padding::twice);
-        let steps = step_tensor(t, 2 * self.n, device);
         let out = self
             .model
-            .forward(&x2, &steps, &self.cond, pad2.as_ref(), false)?
+            .forward(&x2, steps, &self.cond, pad2.as_ref(), false)?
             .to_kind(Kind::Float);
         let (cond, uncond) = (out.narrow(0, 0, self.n), out.narrow(0, self.n, self.n));
         Ok(&uncond + (cond - &uncond) * self.scale)

@@ -1,0 +1,39 @@
+//! Compiles the CUDA-graph shim (csrc/cuda_graph.cpp) against libtorch's headers. Needs no GPU:
+//! the CUDA runtime headers come with the torch wheel (nvidia/cu13/include).
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let libtorch = PathBuf::from(std::env::var("LIBTORCH").expect(
+        "LIBTORCH is not set: run scripts/setup.sh (it links .libtorch and .cargo/config.toml sets LIBTORCH)",
+    ));
+    let libtorch = libtorch.canonicalize().unwrap_or(libtorch);
+    let cuda_include = libtorch.join("../nvidia/cu13/include");
+    // cuda_runtime.h wants crt/host_config.h, which the runtime wheel lacks; triton (a torch
+    // dependency) bundles the crt/ headers.
+    let crt_include = libtorch.join("../triton/backends/nvidia/include");
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/cuda_graph.cpp")
+        .include(libtorch.join("include"))
+        .include(libtorch.join("include/torch/csrc/api/include"))
+        .include(&cuda_include)
+        .include(&crt_include)
+        .flag("-std=c++17")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag("-w")
+        .compile("keta_cuda_graph");
+    println!(
+        "cargo:rustc-link-search=native={}",
+        libtorch.join("lib").display()
+    );
+    for lib in ["torch_cuda", "c10_cuda", "torch_cpu", "c10"] {
+        println!("cargo:rustc-link-lib=dylib={lib}");
+    }
+    // Inline c10 code calls the CUDA runtime; the wheel ships it only as libcudart.so.13.
+    let cuda_lib = libtorch.join("../nvidia/cu13/lib");
+    println!("cargo:rustc-link-search=native={}", cuda_lib.display());
+    println!("cargo:rustc-link-lib=dylib:+verbatim=libcudart.so.13");
+}
