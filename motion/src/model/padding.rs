@@ -40,6 +40,11 @@ impl Padding {
         }
     }
 
+    /// The same padding, masked in attention only (every token through every layer).
+    pub fn without_packing(&self) -> Self {
+        Self::from_mask(self.mask.shallow_clone())
+    }
+
     /// Mask `[2B, N]` (and lengths) of the batch repeated twice (classifier-free guidance).
     pub fn twice(&self) -> Self {
         Self {
