@@ -24,6 +24,8 @@ use crate::{paths, progress};
 
 /// Longest prompt accepted, in characters (the sentence encoder truncates at 256 tokens anyway).
 const MAX_TEXT_CHARS: usize = 1000;
+/// Kinematic-phrase events `--explain` prints per sub-sentence window.
+const EXPLAIN_EVENTS: usize = 12;
 /// Most motions one command makes (prompts x --num).
 const MAX_MOTIONS: usize = 1024;
 
@@ -419,8 +421,14 @@ fn explain(prompt: &Prompt, joints: &Tensor, fps: f64) -> anyhow::Result<()> {
         if inside.is_empty() {
             println!("      (no kinematic-phrase event)");
         }
-        for e in inside {
+        for e in inside.iter().take(EXPLAIN_EVENTS) {
             println!("      {}", e.line(fps));
+        }
+        if inside.len() > EXPLAIN_EVENTS {
+            println!(
+                "      ... and {} more (keta kp explain --joints <sample>/joints.npy lists all)",
+                inside.len() - EXPLAIN_EVENTS
+            );
         }
     }
     Ok(())

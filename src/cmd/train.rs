@@ -108,7 +108,18 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
     };
     let summary = train_mdm(job, &mut observer);
     observer.bar.finish_and_clear();
-    let summary = summary?;
+    let summary = summary.map_err(|e| {
+        let text = e.to_string();
+        if text.contains("out of memory") {
+            anyhow::anyhow!(
+                "CUDA ran out of memory: lower batch_size in the --config file (checkpoints so far are kept; \
+                 --resume continues) ({})",
+                text.lines().next().unwrap_or("")
+            )
+        } else {
+            e.into()
+        }
+    })?;
     eprintln!(
         "keta: steps {}..{} in {:.1} s ({:.2} steps/s), last loss {:.4}; model: {}",
         summary.first_step,
