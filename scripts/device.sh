@@ -4,8 +4,9 @@
 # folder with the device tool. There, `.device/run.sh TASK` points the binaries at that machine's
 # libtorch (2.11.0+cu130) and NVRTC through LD_LIBRARY_PATH and writes results under $OUT.
 #
-#   scripts/device.sh [--tests]  # here: build --release, stage keta (gzipped), the fp16 sentence
-#                                # encoder, the peer benchmark; --tests adds the test binary
+#   scripts/device.sh [--tests] [--encoder]   # here: build --release, stage keta (gzipped) and the
+#       peer benchmark; --tests adds the test binary, --encoder the sentence encoder in fp16 (45 MB:
+#       needed by train-default and generate, not by smoke or bench)
 #   device run: .device/run.sh smoke|bench|train-default|keta ARGS     (carry: [".device"])
 #
 # The carried folder must stay under the device tool's 64 MiB (with the tree): keta travels
@@ -17,17 +18,27 @@ scripts/setup.sh
 stage="$root/.device"
 rm -rf "$stage" && mkdir -p "$stage/bin"
 
-with_tests=0
-[[ "${1:-}" == "--tests" ]] && with_tests=1
+with_tests=0 with_encoder=0
+for arg in "$@"; do
+    case "$arg" in
+        --tests) with_tests=1 ;;
+        --encoder) with_encoder=1 ;;
+        *) echo "device.sh: unknown option $arg (--tests, --encoder)" >&2; exit 2 ;;
+    esac
+done
 echo "device: cargo build --release (keta)" >&2
 cargo build --release --quiet --bin keta
 cp target/release/keta "$stage/bin/keta"
 strip "$stage/bin/keta"
 gzip -9 "$stage/bin/keta"
-mkdir -p "$stage/assets/all-minilm-l6-v2" "$stage/anchors"
-enc="$root/.assets/all-minilm-l6-v2"
-cp "$enc/config.json" "$enc/tokenizer.json" "$stage/assets/all-minilm-l6-v2/"
-.venv/bin/python scripts/half_safetensors.py "$enc/model.safetensors" "$stage/assets/all-minilm-l6-v2/model.safetensors"
+mkdir -p "$stage/anchors"
+if [[ $with_encoder == 1 ]]; then
+    mkdir -p "$stage/assets/all-minilm-l6-v2"
+    enc="$root/.assets/all-minilm-l6-v2"
+    cp "$enc/config.json" "$enc/tokenizer.json" "$stage/assets/all-minilm-l6-v2/"
+    .venv/bin/python scripts/half_safetensors.py "$enc/model.safetensors" "$stage/assets/all-minilm-l6-v2/model.safetensors"
+    gzip -9 "$stage/assets/all-minilm-l6-v2/model.safetensors"
+fi
 cp "$root/../shared/anchors/"*.py "$stage/anchors/"
 # The end-to-end test binary holds the GPU-only tests (#[ignore]d on CPU machines).
 [[ $with_tests == 1 ]] && cargo test --release --no-run --quiet --message-format=json -p keta --test tests 2>/dev/null \
@@ -50,10 +61,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TP=$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__))")
 export LD_LIBRARY_PATH=$TP/lib:$TP/../nvidia/cu13/lib:$TP/../nvidia/nccl/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export KETA_HOME="$(cd "$here/.." && pwd)" KETA_ASSETS="$here/assets"
+export KETA_HOME="$(cd "$here/.." && pwd)" KETA_ASSETS=/tmp/keta-device/assets
 OUT="${OUT:-$here/out}"; mkdir -p "$OUT"
 keta=/tmp/keta-device/keta
 mkdir -p /tmp/keta-device && gunzip -c "$here/bin/keta.gz" > "$keta" && chmod +x "$keta"
+if [[ -d "$here/assets/all-minilm-l6-v2" ]]; then
+    mkdir -p "$KETA_ASSETS/all-minilm-l6-v2"
+    cp "$here/assets/all-minilm-l6-v2/"*.json "$KETA_ASSETS/all-minilm-l6-v2/"
+    gunzip -c "$here/assets/all-minilm-l6-v2/model.safetensors.gz" > "$KETA_ASSETS/all-minilm-l6-v2/model.safetensors"
+fi
 if [[ -f "$here/bin/tests.gz" ]]; then
     gunzip -c "$here/bin/tests.gz" > /tmp/keta-device/tests && chmod +x /tmp/keta-device/tests
 fi
@@ -68,6 +84,7 @@ case "$task" in
         python3 "$here/anchors/mdm_peer.py" --device cuda | tee "$OUT/peer.jsonl" ;;
     train-default)
         set -e
+        [[ -d "$here/assets/all-minilm-l6-v2" ]] || { echo "stage with scripts/device.sh --encoder" >&2; exit 2; }
         rm -rf "$work" && mkdir -p "$work"
         "$keta" data synth --out "$work/data" --count "${COUNT:-8000}" --seed 0 2>&1 | tail -1
         "$keta" train mdm --data "$work/data" --out "$work/run" --config "$KETA_HOME/configs/default-model.json" \

@@ -36,6 +36,9 @@ pub struct TrainConfig {
     pub grad_clip: f64,
     /// Probability of dropping the text (classifier-free guidance).
     pub cond_drop: f64,
+    /// Weight of MDM's velocity loss (lambda_vel): MSE between frame-to-frame differences of the
+    /// predicted and true x0, over pairs of real frames. MDM's HumanML3D default is 0.
+    pub velocity_loss: f64,
     pub precision: Precision,
     pub seed: u64,
     /// Shortest and longest clips (feature rows) read from the data set; crops are <= max_rows.
@@ -66,6 +69,7 @@ impl Default for TrainConfig {
             ema_decay: 0.9999,
             grad_clip: 1.0,
             cond_drop: 0.1,
+            velocity_loss: 0.0,
             precision: Precision::Auto,
             seed: 0,
             min_rows: 40,
@@ -99,6 +103,12 @@ impl TrainConfig {
             return bad(format!(
                 "cond_drop must be in [0, 1), got {}",
                 self.cond_drop
+            ));
+        }
+        if !self.velocity_loss.is_finite() || self.velocity_loss < 0.0 {
+            return bad(format!(
+                "velocity_loss must be >= 0, got {}",
+                self.velocity_loss
             ));
         }
         if self.grad_clip.is_nan() || self.grad_clip < 0.0 {

@@ -236,6 +236,41 @@ pub fn masked_mse(pred: &Tensor, x0: &Tensor, valid: &Tensor) -> Tensor {
         false,
         Kind::Float,
     );
-    let count = m.sum_dim_intlist([1, 2].as_slice(), false, Kind::Float) * x0.size()[2] as f64;
+    let count = (m.sum_dim_intlist([1, 2].as_slice(), false, Kind::Float) * x0.size()[2] as f64)
+        .clamp_min(1.0);
     (per_sample / count).mean(Kind::Float)
+}
+
+/// MSE of frame-to-frame differences (MDM's velocity loss), over pairs of real frames.
+/// `pred`, `x0 [B, N, 263]`, `valid [B, N]` -> scalar f32 (0 when N < 2).
+pub fn velocity_mse(pred: &Tensor, x0: &Tensor, valid: &Tensor) -> Tensor {
+    let n = x0.size()[1];
+    if n < 2 {
+        return Tensor::zeros([], (Kind::Float, x0.device()));
+    }
+    let diff = |t: &Tensor| t.narrow(1, 1, n - 1) - t.narrow(1, 0, n - 1);
+    let pairs = valid
+        .narrow(1, 1, n - 1)
+        .logical_and(&valid.narrow(1, 0, n - 1));
+    masked_mse(&diff(&pred.to_kind(Kind::Float)), &diff(x0), &pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn losses_count_real_frames_only() {
+        // Sample 0: 3 real frames, sample 1: 2; one feature dim each for easy arithmetic.
+        let x0 = Tensor::zeros([2, 3, 1], (Kind::Float, Device::Cpu));
+        let pred = Tensor::from_slice(&[1.0f32, 2.0, 4.0, 3.0, 1.0, 100.0]).view([2, 3, 1]);
+        let valid = Tensor::from_slice(&[true, true, true, true, true, false]).view([2, 3]);
+        // x0 loss: mean over samples of (1+4+16)/3 and (9+1)/2.
+        let want = (21.0 / 3.0 + 10.0 / 2.0) / 2.0;
+        assert!((masked_mse(&pred, &x0, &valid).double_value(&[]) - want).abs() < 1e-5);
+        // Velocity: diffs (1, 2) and (-2); the pair touching the padded frame is out.
+        let want = ((1.0 + 4.0) / 2.0 + 4.0 / 1.0) / 2.0;
+        assert!((velocity_mse(&pred, &x0, &valid).double_value(&[]) - want).abs() < 1e-5);
+    }
 }

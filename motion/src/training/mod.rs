@@ -8,6 +8,6 @@ mod step;
 mod tests;
 
 pub use config::{Precision, TrainConfig};
-pub use data::{masked_mse, BatchStream, CaptionTable, DeviceBatch};
+pub use data::{masked_mse, velocity_mse, BatchStream, CaptionTable, DeviceBatch};
 pub use run::{step_seed, train_mdm, TrainJob, TrainObserver, TrainSummary};
 pub use step::{AuxLoss, StepLosses, Trainer};

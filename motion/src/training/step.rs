@@ -13,7 +13,7 @@ use crate::diffusion::{NoiseSchedule, TRAIN_STEPS};
 use crate::error::Result;
 use crate::model::{Condition, Denoiser};
 use crate::training::config::{Precision, TrainConfig};
-use crate::training::data::{masked_mse, DeviceBatch};
+use crate::training::data::{masked_mse, velocity_mse, DeviceBatch};
 
 /// An extra loss on the predicted clean motion: the hook KETA's KP alignment loss plugs into.
 pub trait AuxLoss {
@@ -160,12 +160,17 @@ impl Trainer {
             .to_kind(Kind::Float); // [B, N, 263]
         let x0_loss = masked_mse(&pred, &b.x0, &b.valid);
         // Out of place: `detach` shares storage, so an in-place `+=` would rewrite the logged loss.
-        let (loss, aux_loss) = match aux {
+        let mut loss = x0_loss.shallow_clone();
+        if self.cfg.velocity_loss > 0.0 {
+            loss = loss + velocity_mse(&pred, &b.x0, &b.valid) * self.cfg.velocity_loss;
+        }
+        let aux_loss = match aux {
             Some((lambda, hook, batch)) => {
                 let extra = hook.loss(&pred, &b.valid, batch)?;
-                (&x0_loss + &extra * lambda, Some(extra.detach()))
+                loss = loss + &extra * lambda;
+                Some(extra.detach())
             }
-            None => (x0_loss.shallow_clone(), None),
+            None => None,
         };
         let grad = work_flat.grads(&loss)?;
         if self.cfg.grad_clip > 0.0 {
