@@ -222,7 +222,7 @@ pub struct GenerateArgs {
     /// Output folder (default: out/<YYYYmmdd-HHMMSS>-<slug>/, new each run)
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Write into a non-empty --out, replacing its sample_<k> folders
+    /// Write into a non-empty --out: its sample_<k> folders are replaced (all of them), other files stay
     #[arg(long)]
     pub force: bool,
     /// Files per sample, comma-separated: npy (joints.npy + features.npy), bvh, gif

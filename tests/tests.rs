@@ -7,4 +7,5 @@ mod generate;
 mod gpu;
 mod kp;
 mod synth;
+mod train;
 mod util;

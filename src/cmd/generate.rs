@@ -128,9 +128,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let joints = motion::joints_from_features(&features)?; // [N, rows, 22, 3]
     let sample_s = t.elapsed().as_secs_f64();
 
-    // 5. Files.
+    // 5. Files. With --force, samples of an earlier run go first, so the folder holds one run.
     let t = Instant::now();
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    remove_old_samples(&out)?;
     let features = features.to_device(Device::Cpu);
     let joints = joints.to_device(Device::Cpu);
     let timings = json!({
@@ -162,6 +163,22 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64(),
         start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Removes `sample_<k>/` folders an earlier run left in `out` (other files stay).
+fn remove_old_samples(out: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let is_sample = name
+            .strip_prefix("sample_")
+            .is_some_and(|k| !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()));
+        if is_sample && path.is_dir() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("cannot replace {}", path.display()))?;
+        }
+    }
     Ok(())
 }
 
@@ -308,7 +325,15 @@ fn decompose(args: &GenerateArgs, texts: Vec<String>) -> anyhow::Result<Vec<Prom
                 .collect())
         }
         DecomposeArg::Rules => Backend::new(BackendArg::Rules, None, None)?,
-        DecomposeArg::Llm => Backend::new(BackendArg::Llm, None, None)?,
+        DecomposeArg::Llm => {
+            if std::env::var_os("KETA_LLM_ENDPOINT").is_none() {
+                bail!(
+                    "--decompose llm needs KETA_LLM_ENDPOINT (an OpenAI-compatible server, e.g. \
+                     http://127.0.0.1:8080/v1; KETA_LLM_MODEL names the model)"
+                );
+            }
+            Backend::new(BackendArg::Llm, None, None)?
+        }
     };
     let outcomes = backend.decompose_many(&texts, 4, |_| {});
     Ok(texts
@@ -353,7 +378,11 @@ fn write_sample(
     let fps = model.card.motion.fps;
     let frames = motion::export::frames_from_tensor(joints)?;
     let mut files = Vec::new();
-    for format in &args.format {
+    let mut formats = args.format.clone();
+    formats.dedup();
+    formats.sort_by_key(|f| *f as u8);
+    formats.dedup();
+    for format in &formats {
         match format {
             FormatArg::Npy => {
                 motion::npy::write_tensor(&tmp.join("joints.npy"), joints)?;

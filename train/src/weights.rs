@@ -43,19 +43,34 @@ pub fn load_strict(vs: &mut VarStore, path: &Path, ignore: &[&str]) -> Result<()
         seen.insert(name);
     }
     if !mismatched.is_empty() {
-        return Err(bad(mismatched.join("; ")));
+        return Err(bad(listed(&mismatched, "; ")));
     }
     if !unexpected.is_empty() {
         unexpected.sort();
-        return Err(bad(format!("unexpected key(s) {}", unexpected.join(", "))));
+        return Err(bad(format!(
+            "unexpected key(s) {}",
+            listed(&unexpected, ", ")
+        )));
     }
     let mut missing: Vec<&String> = vars.keys().filter(|k| !seen.contains(*k)).collect();
     if !missing.is_empty() {
         missing.sort();
-        let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        return Err(bad(format!("missing key(s) {}", list.join(", "))));
+        let list: Vec<String> = missing.iter().map(|s| s.to_string()).collect();
+        return Err(bad(format!("missing key(s) {}", listed(&list, ", "))));
     }
     Ok(())
+}
+
+/// The first few items joined, then how many more: a model with a wrong size has a problem with
+/// every key, and one line should still read as one line.
+fn listed(items: &[String], sep: &str) -> String {
+    const SHOWN: usize = 4;
+    let head = items[..items.len().min(SHOWN)].join(sep);
+    if items.len() > SHOWN {
+        format!("{head}{sep}and {} more", items.len() - SHOWN)
+    } else {
+        head
+    }
 }
 
 #[cfg(test)]

@@ -125,6 +125,16 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
             "already holds a training run: pass --resume to continue it, or choose a new --out",
         ));
     }
+    if state.step >= cfg.steps {
+        return Err(Error::Invalid(format!(
+            "{} is at step {}; --steps {} leaves nothing to train (pass a larger --steps)",
+            job.out.display(),
+            state.step,
+            cfg.steps
+        )));
+    }
+    // Checked before anything is written: a split too small for one batch is refused here.
+    let stream = BatchStream::new(job.train, batch_opts, state.epoch, state.position)?;
     std::fs::create_dir_all(&job.out).map_err(|e| Error::file(&job.out, e.to_string()))?;
     let mut log = TrainLog::open(
         &job.out.join("train_log.jsonl"),
@@ -143,7 +153,6 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
         kp_tau: None,
         training: Some(serde_json::to_value(&cfg).expect("config serialises")),
     };
-    let stream = BatchStream::new(job.train, batch_opts, state.epoch, state.position)?;
     let first_step = state.step;
     observer.started(first_step, cfg.steps);
 

@@ -159,19 +159,21 @@ impl Trainer {
             .forward(&x_t, &t, &cond, Some(padding), true)?
             .to_kind(Kind::Float); // [B, N, 263]
         let x0_loss = masked_mse(&pred, &b.x0, &b.valid);
-        // Out of place: `detach` shares storage, so an in-place `+=` would rewrite the logged loss.
-        let mut loss = x0_loss.shallow_clone();
+        // Terms summed out of place: `+=` on a tensor is in place, and `x0_loss` (logged) must not
+        // change.
+        let mut terms = vec![x0_loss.shallow_clone()];
         if self.cfg.velocity_loss > 0.0 {
-            loss = loss + velocity_mse(&pred, &b.x0, &b.valid) * self.cfg.velocity_loss;
+            terms.push(velocity_mse(&pred, &b.x0, &b.valid) * self.cfg.velocity_loss);
         }
         let aux_loss = match aux {
             Some((lambda, hook, batch)) => {
                 let extra = hook.loss(&pred, &b.valid, batch)?;
-                loss = loss + &extra * lambda;
+                terms.push(&extra * lambda);
                 Some(extra.detach())
             }
             None => None,
         };
+        let loss = Tensor::stack(&terms, 0).sum(Kind::Float);
         let grad = work_flat.grads(&loss)?;
         if self.cfg.grad_clip > 0.0 {
             self.grad_norm = train::clip_grad_norm(&grad, self.cfg.grad_clip)?;
