@@ -11,7 +11,7 @@ use tch::{Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::model::config::{DenoiserConfig, Variant};
 use crate::model::layers::{DecoderLayer, EncoderLayer, Memory};
-use crate::model::padding::Padding;
+use crate::model::padding::{packed, unpacked, Padding};
 
 /// Width of a guide token's input: one text-KP distance per kinematic phrase.
 pub const GUIDE_DIM: i64 = 392;
@@ -192,18 +192,11 @@ impl Denoiser {
                     .map(|m| Tensor::cat(&[m.zeros_like().narrow(1, 0, 1), m.shallow_clone()], 1));
                 // 3. Encoder layers, on the real tokens only when the padding packs ([R, d]).
                 let packing = padding.and_then(|p| p.packing(1));
-                let mut h = match &packing {
-                    Some(pk) => pk.pack(&h),
-                    None => h,
-                };
+                let mut h = packed(packing.as_ref(), h);
                 for layer in layers {
                     h = layer.forward(&h, pad.as_ref(), attention, packing.as_ref(), p, train);
                 }
-                let h = match &packing {
-                    Some(pk) => pk.unpack(&h),
-                    None => h,
-                };
-                h.narrow(1, 1, n) // [B, N, d]
+                unpacked(packing.as_ref(), h).narrow(1, 1, n) // [B, N, d]
             }
             Body::Decoder(parts) => {
                 // 2. Memory [time, caption, sentences.., guides..] and its padding mask.
@@ -215,17 +208,11 @@ impl Denoiser {
                 // 3. Frames + positions through decoder layers (packed when the padding packs).
                 let h = (frames + self.positions(n, kind, device)).dropout(p, train);
                 let packing = padding.and_then(|p| p.packing(0));
-                let mut h = match &packing {
-                    Some(pk) => pk.pack(&h),
-                    None => h,
-                };
+                let mut h = packed(packing.as_ref(), h);
                 for layer in &parts.layers {
                     h = layer.forward(&h, pad, &memory, attention, packing.as_ref(), p, train);
                 }
-                match &packing {
-                    Some(pk) => pk.unpack(&h),
-                    None => h,
-                }
+                unpacked(packing.as_ref(), h)
             }
         };
         // 4. Back to feature rows.

@@ -9,7 +9,7 @@ use kernels::{Attention, DenseAttention};
 use tch::nn::{self, Module};
 use tch::Tensor;
 
-use crate::model::padding::Packing;
+use crate::model::padding::{packed, unpacked, Packing};
 
 /// `[B, N, H * Dh]` -> `[B, H, N, Dh]`.
 fn split_heads(x: &Tensor, heads: i64) -> Tensor {
@@ -48,23 +48,14 @@ impl SelfAttention {
         attention: &dyn Attention,
         packing: Option<&Packing>,
     ) -> Tensor {
-        let qkv = self.qkv.forward(x);
-        let qkv = match packing {
-            Some(p) => p.unpack(&qkv), // [B, N, 3d]
-            None => qkv,
-        }
-        .chunk(3, -1); // 3 x [B, N, d]
+        let qkv = unpacked(packing, self.qkv.forward(x)).chunk(3, -1); // 3 x [B, N, d]
         let (q, k, v) = (
             split_heads(&qkv[0], self.heads),
             split_heads(&qkv[1], self.heads),
             split_heads(&qkv[2], self.heads),
         ); // [B, H, N, Dh]
         let o = merge_heads(&attention.attend(&q, &k, &v, pad)); // [B, N, d]
-        let o = match packing {
-            Some(p) => p.pack(&o), // [R, d]
-            None => o,
-        };
-        self.out.forward(&o)
+        self.out.forward(&packed(packing, o))
     }
 }
 
@@ -96,23 +87,14 @@ impl CrossAttention {
         memory_pad: Option<&Tensor>,
         packing: Option<&Packing>,
     ) -> Tensor {
-        let q = self.q.forward(x);
-        let q = match packing {
-            Some(p) => p.unpack(&q),
-            None => q,
-        };
-        let q = split_heads(&q, self.heads); // [B, H, N, Dh]
+        let q = split_heads(&unpacked(packing, self.q.forward(x)), self.heads); // [B, H, N, Dh]
         let kv = self.kv.forward(memory).chunk(2, -1);
         let (k, v) = (
             split_heads(&kv[0], self.heads),
             split_heads(&kv[1], self.heads),
         ); // [B, H, M, Dh]
         let o = merge_heads(&DenseAttention.attend(&q, &k, &v, memory_pad)); // [B, N, d]
-        let o = match packing {
-            Some(p) => p.pack(&o),
-            None => o,
-        };
-        self.out.forward(&o)
+        self.out.forward(&packed(packing, o))
     }
 }
 

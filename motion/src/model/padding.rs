@@ -83,6 +83,22 @@ pub(crate) struct Packing {
     tokens: i64,
 }
 
+/// `[R, C]` -> `[B, N, C]` when packed; otherwise `x` as it is.
+pub(crate) fn unpacked(packing: Option<&Packing>, x: Tensor) -> Tensor {
+    match packing {
+        Some(p) => p.unpack(&x),
+        None => x,
+    }
+}
+
+/// `[B, N, C]` -> `[R, C]` when packed; otherwise `x` as it is.
+pub(crate) fn packed(packing: Option<&Packing>, x: Tensor) -> Tensor {
+    match packing {
+        Some(p) => p.pack(&x),
+        None => x,
+    }
+}
+
 impl Packing {
     /// `[B, tokens, C]` -> `[R, C]`.
     pub fn pack(&self, x: &Tensor) -> Tensor {
