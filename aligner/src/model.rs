@@ -302,13 +302,8 @@ impl Aligner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::global_rng;
     use tch::Device;
-
-    /// libtorch's generator is one per process: tests that seed it hold this lock.
-    fn global_rng() -> std::sync::MutexGuard<'static, ()> {
-        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        LOCK.lock().unwrap_or_else(|p| p.into_inner())
-    }
 
     fn batch(b: i64, s: i64, l: i64) -> (Tensor, Tensor, Tensor, Tensor) {
         let sentences = Tensor::randn([b, s, 384], (Kind::Float, Device::Cpu));

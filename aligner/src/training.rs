@@ -1,0 +1,262 @@
+//! Training the aligner on batches it is given (the caller turns motions into window KP and
+//! sub-sentences into embeddings): flat parameters, our AdamW, and checkpoint folders in the layout
+//! every keta trainer uses (`ckpt-<step>/` with `config.json`, `weights.safetensors`,
+//! `optimizer.safetensors`, `train_state.json`; `latest`).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+use train::{AdamW, AdamWConfig, FlatParams, LrSchedule};
+
+use crate::model::{Aligner, AlignerConfig, AlignerInput};
+
+/// Version of an aligner folder's `config.json`.
+pub const ALIGNER_FORMAT: u32 = 1;
+
+/// `config.json` of an aligner folder: what consumers (the auxiliary loss, refinement) must match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlignerCard {
+    pub format: u32,
+    pub model: AlignerConfig,
+    /// Id of the sentence encoder the embeddings came from.
+    pub text_encoder: String,
+    /// Soft-KP scales (tau per phrase type, in kp's order) the window KP was made with.
+    pub kp_tau: Vec<f64>,
+    /// Most sub-sentences per motion.
+    pub max_sentences: usize,
+}
+
+/// Optimizer settings of aligner training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlignerOptim {
+    pub lr: LrSchedule,
+    pub optimizer: AdamWConfig,
+    /// Clip the global gradient norm to this (0 disables).
+    pub grad_clip: f64,
+}
+
+impl Default for AlignerOptim {
+    fn default() -> Self {
+        Self {
+            lr: LrSchedule::default(),
+            optimizer: AdamWConfig::default(),
+            grad_clip: 1.0,
+        }
+    }
+}
+
+/// The aligner with its optimizer state.
+pub struct AlignerTrainer {
+    pub card: AlignerCard,
+    optim: AlignerOptim,
+    vs: VarStore,
+    pub aligner: Aligner,
+    flat: FlatParams,
+    adamw: AdamW,
+}
+
+impl AlignerTrainer {
+    /// A fresh aligner on `device`, initialised from libtorch's generator (seed it first).
+    pub fn new(card: AlignerCard, optim: AlignerOptim, device: Device) -> train::Result<Self> {
+        optim.lr.validate()?;
+        let vs = VarStore::new(device);
+        let aligner = Aligner::new(vs.root(), &card.model);
+        let flat = FlatParams::new(&vs)?;
+        let adamw = AdamW::new(optim.optimizer, flat.numel(), device)?;
+        Ok(Self {
+            card,
+            optim,
+            vs,
+            aligner,
+            flat,
+            adamw,
+        })
+    }
+
+    /// Optimizer steps taken.
+    pub fn steps(&self) -> u64 {
+        self.adamw.step_count()
+    }
+
+    /// One step on a batch: alignment loss, flat gradients, clipping, AdamW at the schedule's LR.
+    /// Returns the loss (detached, on the device: reading it syncs).
+    pub fn step(&mut self, input: &AlignerInput) -> train::Result<Tensor> {
+        let loss = self.aligner.forward(input).loss(input.slot_pad);
+        let grad = self.flat.grads(&loss)?;
+        if self.optim.grad_clip > 0.0 {
+            train::clip_grad_norm(&grad, self.optim.grad_clip)?;
+        }
+        let lr = self.optim.lr.lr(self.adamw.step_count());
+        self.adamw.step(self.flat.flat(), &grad, lr)?;
+        Ok(loss.detach())
+    }
+
+    /// Writes `out/ckpt-<step>/` (atomic) and returns it; `state` goes to `train_state.json`.
+    pub fn save(
+        &self,
+        out: &Path,
+        keep: usize,
+        state: &serde_json::Value,
+    ) -> train::Result<PathBuf> {
+        train::save_checkpoint(out, self.steps(), keep, |dir| {
+            train::save_json(&dir.join("config.json"), &self.card)?;
+            train::save_safetensors(
+                &dir.join("weights.safetensors"),
+                &self.flat.views(self.flat.flat())?,
+            )?;
+            train::save_safetensors(
+                &dir.join("optimizer.safetensors"),
+                &self.adamw.state(&self.flat)?,
+            )?;
+            train::save_json(&dir.join("train_state.json"), state)
+        })
+    }
+
+    /// Restores weights and optimizer state from a checkpoint folder written by [`Self::save`],
+    /// refusing one whose card differs from ours (the mismatch named). Returns its train state.
+    pub fn restore(&mut self, ckpt: &Path) -> train::Result<serde_json::Value> {
+        let card: AlignerCard = train::read_json(&ckpt.join("config.json"))?;
+        if card != self.card {
+            return Err(train::Error::Invalid(format!(
+                "{}: the checkpoint's aligner ({:?}, encoder {}, {} sentences) differs from this \
+                 run's ({:?}, encoder {}, {} sentences)",
+                ckpt.display(),
+                card.model,
+                card.text_encoder,
+                card.max_sentences,
+                self.card.model,
+                self.card.text_encoder,
+                self.card.max_sentences
+            )));
+        }
+        let weights = train::read_safetensors(&ckpt.join("weights.safetensors"))?;
+        self.flat.copy_from_named(self.flat.flat(), &weights)?;
+        let state = train::read_safetensors(&ckpt.join("optimizer.safetensors"))?;
+        self.adamw.load_state(&self.flat, &state)?;
+        train::read_json(&ckpt.join("train_state.json"))
+    }
+
+    pub fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+}
+
+/// A trained, frozen aligner loaded from a folder (its `config.json` and `weights.safetensors`).
+pub fn load_aligner(dir: &Path, device: Device) -> train::Result<(AlignerCard, VarStore, Aligner)> {
+    let dir = match train::latest_checkpoint(dir)? {
+        Some(ckpt) if !dir.join("config.json").is_file() => ckpt,
+        _ => dir.to_path_buf(),
+    };
+    let card: AlignerCard = train::read_json(&dir.join("config.json"))?;
+    if card.format != ALIGNER_FORMAT {
+        return Err(train::Error::Invalid(format!(
+            "{}: aligner format {} (this keta reads {ALIGNER_FORMAT})",
+            dir.display(),
+            card.format
+        )));
+    }
+    let mut vs = VarStore::new(device);
+    let aligner = Aligner::new(vs.root(), &card.model);
+    train::load_strict(&mut vs, &dir.join("weights.safetensors"), &[])?;
+    vs.freeze();
+    Ok((card, vs, aligner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Kind;
+
+    fn card() -> AlignerCard {
+        AlignerCard {
+            format: ALIGNER_FORMAT,
+            model: AlignerConfig::tiny(),
+            text_encoder: "test".into(),
+            kp_tau: vec![1.0; 6],
+            max_sentences: 4,
+        }
+    }
+
+    /// Fixed batches: (sentences, slot_pad, window_kp, frame_pad).
+    fn batches() -> Vec<[Tensor; 4]> {
+        tch::manual_seed(4);
+        (0..3)
+            .map(|_| {
+                [
+                    Tensor::randn([4, 2, 384], (Kind::Float, Device::Cpu)),
+                    Tensor::zeros([4, 2], (Kind::Bool, Device::Cpu)),
+                    Tensor::randn([4, 2, 6, 392], (Kind::Float, Device::Cpu)).tanh(),
+                    Tensor::zeros([4, 2, 6], (Kind::Bool, Device::Cpu)),
+                ]
+            })
+            .collect()
+    }
+
+    fn run(t: &mut AlignerTrainer, data: &[[Tensor; 4]], steps: usize) -> Vec<f64> {
+        (0..steps)
+            .map(|_| {
+                let [s, sp, kp, fp] = &data[(t.steps() as usize) % data.len()];
+                let input = AlignerInput {
+                    sentences: s,
+                    slot_pad: sp,
+                    window_kp: kp,
+                    frame_pad: fp,
+                };
+                t.step(&input).unwrap().double_value(&[])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resumes_exactly_and_loads_frozen() {
+        let _rng = crate::global_rng();
+        let data = batches();
+        let dir = tempfile::tempdir().unwrap();
+        tch::manual_seed(9);
+        let mut whole = AlignerTrainer::new(card(), AlignerOptim::default(), Device::Cpu).unwrap();
+        let all = run(&mut whole, &data, 8);
+        assert!(all.iter().all(|l| l.is_finite()));
+
+        tch::manual_seed(9);
+        let mut first = AlignerTrainer::new(card(), AlignerOptim::default(), Device::Cpu).unwrap();
+        let a = run(&mut first, &data, 4);
+        let ckpt = first
+            .save(dir.path(), 2, &serde_json::json!({"step": 4}))
+            .unwrap();
+        tch::manual_seed(123); // a different init: restore must overwrite it all
+        let mut second = AlignerTrainer::new(card(), AlignerOptim::default(), Device::Cpu).unwrap();
+        assert_eq!(second.restore(&ckpt).unwrap()["step"], 4);
+        let b = run(&mut second, &data, 4);
+        assert_eq!([a, b].concat(), all, "resume changed the loss curve");
+
+        // A different card is refused, naming both.
+        let other = AlignerCard {
+            max_sentences: 8,
+            ..card()
+        };
+        let mut third = AlignerTrainer::new(other, AlignerOptim::default(), Device::Cpu).unwrap();
+        let e = third.restore(&ckpt).unwrap_err().to_string();
+        assert!(
+            e.contains("4 sentences") && e.contains("8 sentences"),
+            "{e}"
+        );
+
+        // The folder (via `latest`) loads as a frozen aligner with the same outputs.
+        let (loaded_card, _vs, frozen) = load_aligner(dir.path(), Device::Cpu).unwrap();
+        assert_eq!(loaded_card, card());
+        let [s, sp, kp, fp] = &data[0];
+        let input = AlignerInput {
+            sentences: s,
+            slot_pad: sp,
+            window_kp: kp,
+            frame_pad: fp,
+        };
+        let x = frozen.forward(&input).loss(sp);
+        let y = first.aligner.forward(&input).loss(sp);
+        assert_eq!(x.double_value(&[]), y.double_value(&[]));
+    }
+}
