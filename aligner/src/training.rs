@@ -88,7 +88,7 @@ impl AlignerTrainer {
         let loss = self.aligner.forward(input).loss(input.slot_pad);
         let grad = self.flat.grads(&loss)?;
         if self.optim.grad_clip > 0.0 {
-            train::clip_grad_norm(&grad, self.optim.grad_clip)?;
+            let _norm = train::clip_grad_norm(&grad, self.optim.grad_clip)?;
         }
         let lr = self.optim.lr.lr(self.adamw.step_count());
         self.adamw.step(self.flat.flat(), &grad, lr)?;
