@@ -10,7 +10,9 @@ mod windows;
 
 pub use batch::{LayoutError, WindowLayout};
 pub use model::{gaussian_weights, Aligner, AlignerConfig, AlignerInput, Alignment, KP_DIM};
-pub use training::{load_aligner, AlignerCard, AlignerOptim, AlignerTrainer, ALIGNER_FORMAT};
+pub use training::{
+    load_aligner, AlignerCard, AlignerOptim, AlignerRunConfig, AlignerTrainer, ALIGNER_FORMAT,
+};
 
 pub use windows::{temporal_windows, window_fraction};
 

@@ -49,6 +49,71 @@ impl Default for AlignerOptim {
     }
 }
 
+/// `keta train aligner`'s configuration (`--config FILE.json`; every default here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlignerRunConfig {
+    pub model: AlignerConfig,
+    pub optim: AlignerOptim,
+    pub steps: u64,
+    pub batch_size: usize,
+    /// Most sub-sentences per motion; longer decompositions merge their tail into the last one.
+    pub max_sentences: usize,
+    pub seed: u64,
+    /// Shortest and longest clips (feature rows) read; crops are <= max_rows.
+    pub min_rows: usize,
+    pub max_rows: usize,
+    pub log_every: u64,
+    pub val_every: u64,
+    pub val_batches: usize,
+    pub ckpt_every: u64,
+    pub keep_checkpoints: usize,
+}
+
+impl Default for AlignerRunConfig {
+    fn default() -> Self {
+        Self {
+            model: AlignerConfig::reference(),
+            optim: AlignerOptim::default(),
+            steps: 20_000,
+            batch_size: 64,
+            max_sentences: 8,
+            seed: 0,
+            min_rows: 40,
+            max_rows: 196,
+            log_every: 50,
+            val_every: 1000,
+            val_batches: 4,
+            ckpt_every: 5000,
+            keep_checkpoints: 3,
+        }
+    }
+}
+
+impl AlignerRunConfig {
+    /// Refuses values that cannot train, naming the field.
+    pub fn validate(&self) -> train::Result<()> {
+        let bad = |msg: &str| Err(train::Error::Invalid(format!("aligner config: {msg}")));
+        self.optim.lr.validate()?;
+        if self.steps == 0 || self.batch_size == 0 || self.max_sentences == 0 {
+            return bad("steps, batch_size and max_sentences must be >= 1");
+        }
+        if self.min_rows < 2 || self.min_rows > self.max_rows {
+            return bad("need 2 <= min_rows <= max_rows");
+        }
+        if self.log_every == 0 || self.val_every == 0 || self.ckpt_every == 0 {
+            return bad("log_every, val_every and ckpt_every must be >= 1");
+        }
+        if self.keep_checkpoints == 0 {
+            return bad("keep_checkpoints must be >= 1");
+        }
+        if self.model.d_model % self.model.heads != 0 {
+            return bad("model.d_model must be a multiple of model.heads");
+        }
+        Ok(())
+    }
+}
+
 /// The aligner with its optimizer state.
 pub struct AlignerTrainer {
     pub card: AlignerCard,

@@ -10,6 +10,7 @@ mod kp;
 mod model;
 mod render;
 mod train;
+mod train_aligner;
 
 use crate::cli::{Cli, Command};
 

@@ -23,9 +23,12 @@ const MAX_CLIP_ROWS: usize = 200;
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     match args.what {
         TrainWhat::Mdm => mdm(args),
-        TrainWhat::Aligner => bail!(
-            "`keta train aligner` is not built yet (the KETA aligner is issue #7); `keta train mdm` works"
-        ),
+        TrainWhat::Aligner => {
+            if args.lambda_kp.is_some() || args.aligner.is_some() || args.gpus > 1 {
+                bail!("--lambda-kp, --aligner and --gpus apply to `keta train mdm`, not to the aligner");
+            }
+            super::train_aligner::run(&args)
+        }
         TrainWhat::Evaluator => bail!(
             "`keta train evaluator` is not built yet (the evaluator is issue #8); `keta train mdm` works"
         ),

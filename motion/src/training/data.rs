@@ -43,6 +43,11 @@ impl CaptionTable {
         })
     }
 
+    /// Where the embeddings live.
+    pub fn device(&self) -> Device {
+        self.table.device()
+    }
+
     /// Embedding width E.
     pub fn dim(&self) -> i64 {
         self.table.size()[1]

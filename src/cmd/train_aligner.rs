@@ -1,0 +1,432 @@
+//! `keta train aligner`: the text-KP aligner trained on ground-truth motions (method.md section 5).
+//! As architecture.md puts it, this command builds the aligner's batches from motion's reader, kp
+//! and text, and hands them to the aligner's training step: captions -> rules sub-sentences ->
+//! sentence embeddings (once); motion crops -> joints -> soft KP -> windows (each step).
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+
+use aligner::{AlignerCard, AlignerInput, AlignerRunConfig, AlignerTrainer, WindowLayout};
+use anyhow::{bail, Context};
+use motion::data::batch::{Batch, BatchOptions};
+use motion::data::dataset::{Dataset, LoadOptions};
+use motion::data::normalization::Normalization;
+use motion::training::CaptionTable;
+use serde_json::json;
+use tch::{Device, Kind, Tensor};
+use text::SentenceEncoder;
+
+use crate::cli::TrainArgs;
+use crate::progress;
+
+/// Longest clip read from a data set, in rows (HumanML3D's loader keeps 40..200).
+const MAX_CLIP_ROWS: usize = 200;
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let device = super::device(args.device)?;
+    let cfg = config(args)?;
+    let load = LoadOptions {
+        min_rows: cfg.min_rows,
+        max_rows: MAX_CLIP_ROWS.max(cfg.max_rows + 1),
+    };
+    let train_set = Dataset::load(&args.data, "train", &load, |_, _| {})?;
+    let val_set = Some(Dataset::load(&args.data, "val", &load, |_, _| {}))
+        .filter(|_| args.data.join("val.txt").is_file())
+        .transpose()?
+        .filter(|d| !d.samples.is_empty());
+    let sentences = SentenceTable::build(
+        &[&train_set, val_set.as_ref().unwrap_or(&train_set)],
+        cfg.max_sentences,
+        device,
+    )?;
+    eprintln!(
+        "keta: training the aligner on {} samples ({} validation) for {} steps, batch {}, on {}",
+        train_set.samples.len(),
+        val_set.as_ref().map_or(0, |d| d.samples.len()),
+        cfg.steps,
+        cfg.batch_size,
+        if device.is_cuda() { "CUDA" } else { "the CPU" }
+    );
+    let card = AlignerCard {
+        format: aligner::ALIGNER_FORMAT,
+        model: cfg.model.clone(),
+        text_encoder: text::ENCODER_ID.to_string(),
+        kp_tau: scales_vector(&kp::SoftScales::default()),
+        max_sentences: cfg.max_sentences,
+    };
+    tch::manual_seed(cfg.seed as i64);
+    let mut trainer = AlignerTrainer::new(card, cfg.optim.clone(), device)?;
+    let (mut epoch, mut position) = (0u64, 0u64);
+    match (args.resume, train::latest_checkpoint(&args.out)?) {
+        (true, Some(ckpt)) => {
+            let state = trainer.restore(&ckpt)?;
+            epoch = state["epoch"].as_u64().context("train_state.json: epoch")?;
+            position = state["position"]
+                .as_u64()
+                .context("train_state.json: position")?;
+            eprintln!("keta: resuming at step {}", trainer.steps());
+        }
+        (true, None) => bail!(
+            "--resume: {} has no `latest` checkpoint",
+            args.out.display()
+        ),
+        (false, Some(_)) => bail!(
+            "{} already holds a training run: pass --resume to continue it, or choose a new --out",
+            args.out.display()
+        ),
+        (false, None) => {}
+    }
+    record_config(args, &cfg)?;
+    if trainer.steps() >= cfg.steps {
+        bail!(
+            "{} is at step {}; --steps {} leaves nothing to train",
+            args.out.display(),
+            trainer.steps(),
+            cfg.steps
+        );
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let mut log = train::TrainLog::open(
+        &args.out.join("train_log.jsonl"),
+        args.resume.then_some(trainer.steps()),
+    )?;
+    let opts = BatchOptions {
+        batch_size: cfg.batch_size,
+        max_rows: cfg.max_rows,
+        seed: cfg.seed,
+        ..BatchOptions::default()
+    };
+    let plain = !std::io::stderr().is_terminal();
+    let bar = progress::bar(cfg.steps, "training the aligner");
+    bar.set_position(trainer.steps());
+    let started = Instant::now();
+    let mut losses = Vec::new();
+    let mut batches = train_set.batches(&opts, epoch);
+    // Batches are a function of (seed, epoch, position): replaying the taken ones resumes exactly.
+    for _ in 0..position {
+        batches.next_plan();
+    }
+    while trainer.steps() < cfg.steps {
+        let Some(batch) = batches.next() else {
+            if position == 0 {
+                bail!(
+                    "the train split has {} samples, fewer than one batch of {}",
+                    train_set.samples.len(),
+                    cfg.batch_size
+                );
+            }
+            epoch += 1;
+            position = 0;
+            batches = train_set.batches(&opts, epoch);
+            continue;
+        };
+        position += 1;
+        let prepared = Prepared::new(&batch, &train_set.normalization, &sentences, &trainer.card)?;
+        losses.push(trainer.step(&prepared.input())?);
+        let step = trainer.steps();
+        bar.set_position(step);
+        let last = step == cfg.steps;
+        if step % cfg.log_every == 0 || last {
+            let values = Vec::<f64>::try_from(Tensor::stack(&losses, 0).to_kind(Kind::Double))?;
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                bail!(
+                    "the alignment loss became {} at step {}; nothing after the last checkpoint was saved",
+                    values[i],
+                    step + 1 - values.len() as u64 + i as u64
+                );
+            }
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            losses.clear();
+            let rec = json!({"step": step, "loss": mean, "epoch": epoch});
+            log.append(&rec)?;
+            bar.set_message(format!("training the aligner, loss {mean:.4}"));
+            if plain {
+                eprintln!("keta: {rec}");
+            }
+        }
+        if let Some(val) = val_set
+            .as_ref()
+            .filter(|_| step % cfg.val_every == 0 || last)
+        {
+            let (loss, accuracy) = validate(&trainer, val, &sentences, &cfg)?;
+            let rec = json!({"step": step, "val_loss": loss, "val_retrieval": accuracy});
+            log.append(&rec)?;
+            if plain {
+                eprintln!("keta: {rec}");
+            }
+        }
+        if step % cfg.ckpt_every == 0 || last {
+            let state =
+                json!({"step": step, "seed": cfg.seed, "epoch": epoch, "position": position});
+            let dir = trainer.save(&args.out, cfg.keep_checkpoints, &state)?;
+            plot(&args.out)?;
+            if plain {
+                eprintln!("keta: checkpoint {}", dir.display());
+            }
+        }
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "keta: aligner trained to step {} in {:.1} s; log {out}/train_log.jsonl, curve {out}/loss.png",
+        trainer.steps(),
+        started.elapsed().as_secs_f64(),
+        out = args.out.display()
+    );
+    Ok(())
+}
+
+/// `--config FILE`, else the checkpoint's on `--resume`, else the defaults; `--steps` overrides.
+fn config(args: &TrainArgs) -> anyhow::Result<AlignerRunConfig> {
+    let mut cfg: AlignerRunConfig = match (&args.config, args.resume) {
+        (Some(file), _) => serde_json::from_str(
+            &std::fs::read_to_string(file)
+                .with_context(|| format!("{}: cannot read the config", file.display()))?,
+        )
+        .with_context(|| format!("{}: not an aligner config", file.display()))?,
+        (None, true) => {
+            let path = args.out.join("run_config.json");
+            train::read_json(&path)
+                .with_context(|| format!("--resume: cannot read {}", path.display()))?
+        }
+        (None, false) => AlignerRunConfig::default(),
+    };
+    if let Some(steps) = args.steps {
+        cfg.steps = steps;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Writes `out/run_config.json` for a new run; on `--resume` with `--config`, refuses a config that
+/// differs from the stored one in anything but `steps`.
+fn record_config(args: &TrainArgs, cfg: &AlignerRunConfig) -> anyhow::Result<()> {
+    let stored = AlignerRunConfig {
+        steps: 0,
+        ..cfg.clone()
+    };
+    let path = args.out.join("run_config.json");
+    if args.resume {
+        let was: AlignerRunConfig = train::read_json(&path)?;
+        if (AlignerRunConfig { steps: 0, ..was }) != stored {
+            bail!(
+                "--resume with a different --config than {} (steps may change, nothing else)",
+                path.display()
+            );
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(&args.out)?;
+    train::save_json(&path, &stored)?;
+    Ok(())
+}
+
+/// The five soft-KP scales in the card's order: PP, PDP, PRPP, LAP, GVP.
+fn scales_vector(s: &kp::SoftScales) -> Vec<f64> {
+    vec![s.pp, s.pdp, s.prpp, s.lap, s.gvp]
+}
+
+/// Sub-sentences (rules) of every caption and their embeddings, computed once.
+struct SentenceTable {
+    split: std::collections::HashMap<String, Vec<String>>,
+    table: CaptionTable,
+}
+
+impl SentenceTable {
+    fn build(sets: &[&Dataset], max: usize, device: Device) -> anyhow::Result<Self> {
+        let captions = CaptionTable::captions_of(sets);
+        let mut split = std::collections::HashMap::new();
+        let mut unique = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for caption in captions {
+            let mut parts = llm_decompose::rules::decompose(&caption);
+            if parts.len() > max {
+                // Too many for the aligner's slots: the tail merges into the last one.
+                let tail = parts.split_off(max - 1).join(", then ");
+                parts.push(tail);
+            }
+            for p in &parts {
+                if seen.insert(p.clone()) {
+                    unique.push(p.clone());
+                }
+            }
+            split.insert(caption, parts);
+        }
+        let encoder = SentenceEncoder::load_default(device)?;
+        let bar = progress::bar(unique.len() as u64, "embedding sub-sentences");
+        let mut rows = Vec::new();
+        for chunk in unique.chunks(256) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            rows.push(tch::no_grad(|| encoder.encode(&refs))?.vectors);
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        eprintln!(
+            "keta: {} captions split into {} distinct sub-sentences (rules)",
+            split.len(),
+            unique.len()
+        );
+        Ok(Self {
+            split,
+            table: CaptionTable::new(unique, Tensor::cat(&rows, 0))?,
+        })
+    }
+
+    fn of(&self, caption: &str) -> anyhow::Result<&[String]> {
+        self.split
+            .get(caption)
+            .map(Vec::as_slice)
+            .with_context(|| format!("caption {caption:?} was not decomposed"))
+    }
+}
+
+/// One batch turned into aligner inputs.
+struct Prepared {
+    sentences: Tensor,
+    layout: WindowLayout,
+    window_kp: Tensor,
+}
+
+impl Prepared {
+    fn new(
+        batch: &Batch,
+        norm: &Normalization,
+        sentences: &SentenceTable,
+        card: &AlignerCard,
+    ) -> anyhow::Result<Self> {
+        Self::with_captions(batch, &batch.captions, norm, sentences, card)
+    }
+
+    /// Like `new` with other captions for the same motions (retrieval validation).
+    fn with_captions(
+        batch: &Batch,
+        captions: &[String],
+        norm: &Normalization,
+        sentences: &SentenceTable,
+        card: &AlignerCard,
+    ) -> anyhow::Result<Self> {
+        let device = sentences.table.device();
+        let n = batch.lengths.iter().copied().max().unwrap_or(1);
+        let mean = Tensor::from_slice(&norm.mean).to_device(device);
+        let std = Tensor::from_slice(&norm.std).to_device(device);
+        let raw = batch.motions.narrow(1, 0, n).to_device(device) * std + mean; // [B, N, 263]
+        let joints = motion::joints_from_features(&raw)?; // [B, N, 22, 3]
+        let scales = kp::SoftScales {
+            pp: card.kp_tau[0],
+            pdp: card.kp_tau[1],
+            prpp: card.kp_tau[2],
+            lap: card.kp_tau[3],
+            gvp: card.kp_tau[4],
+        };
+        let kp = kp::extract(&joints, Some(&batch.lengths), kp::Mode::Soft, &scales)?; // [B, N, 392]
+        let per_motion: Vec<&[String]> = captions
+            .iter()
+            .map(|c| sentences.of(c))
+            .collect::<anyhow::Result<_>>()?;
+        let lengths: Vec<usize> = batch.lengths.iter().map(|&l| l as usize).collect();
+        let counts: Vec<usize> = per_motion.iter().map(|p| p.len()).collect();
+        let layout = WindowLayout::new(&lengths, &counts, n as usize, card.max_sentences, device)?;
+        let embedded = per_motion
+            .iter()
+            .map(|p| sentences.table.lookup(p))
+            .collect::<motion::Result<Vec<_>>>()?;
+        Ok(Self {
+            sentences: layout.pad_sentences(&embedded),
+            window_kp: layout.gather(&kp),
+            layout,
+        })
+    }
+
+    fn input(&self) -> AlignerInput<'_> {
+        AlignerInput {
+            sentences: &self.sentences,
+            slot_pad: &self.layout.slot_pad,
+            window_kp: &self.window_kp,
+            frame_pad: &self.layout.frame_pad,
+        }
+    }
+}
+
+/// Validation loss on fixed batches, and retrieval accuracy: how often a motion's own caption's
+/// sub-sentences align better (lower per-motion loss) than the next motion's caption's.
+fn validate(
+    trainer: &AlignerTrainer,
+    val: &Dataset,
+    sentences: &SentenceTable,
+    cfg: &AlignerRunConfig,
+) -> anyhow::Result<(f64, f64)> {
+    let opts = BatchOptions {
+        batch_size: cfg.batch_size,
+        max_rows: cfg.max_rows,
+        seed: cfg.seed ^ 0xA11D,
+        drop_last: false,
+        ..BatchOptions::default()
+    };
+    let card = &trainer.card;
+    tch::no_grad(|| {
+        let (mut loss, mut right, mut total, mut batches) = (0.0, 0usize, 0usize, 0usize);
+        for batch in val.batches(&opts, 0).take(cfg.val_batches) {
+            let own = Prepared::new(&batch, &val.normalization, sentences, card)?;
+            let a = trainer.aligner.forward(&own.input());
+            loss += a.loss(&own.layout.slot_pad).double_value(&[]);
+            batches += 1;
+            if batch.captions.len() < 2 {
+                continue;
+            }
+            let mut shifted = batch.captions.clone();
+            shifted.rotate_left(1);
+            let other =
+                Prepared::with_captions(&batch, &shifted, &val.normalization, sentences, card)?;
+            let b = trainer.aligner.forward(&other.input());
+            let per_motion = |al: &aligner::Alignment, pad: &Tensor| -> anyhow::Result<Vec<f64>> {
+                let per_slot =
+                    (&al.weighted - &al.signature)
+                        .square()
+                        .mean_dim(-1, false, Kind::Float);
+                let real = pad.logical_not().to_kind(Kind::Float);
+                let m = (per_slot * &real).sum_dim_intlist(-1, false, Kind::Float)
+                    / real.sum_dim_intlist(-1, false, Kind::Float).clamp_min(1.0);
+                Ok(Vec::<f64>::try_from(m.to_kind(Kind::Double))?)
+            };
+            let (mine, theirs) = (
+                per_motion(&a, &own.layout.slot_pad)?,
+                per_motion(&b, &other.layout.slot_pad)?,
+            );
+            for (i, (m, t)) in mine.iter().zip(&theirs).enumerate() {
+                if batch.captions[i] != shifted[i] {
+                    right += usize::from(m < t);
+                    total += 1;
+                }
+            }
+        }
+        let mean = if batches == 0 {
+            f64::NAN
+        } else {
+            loss / batches as f64
+        };
+        let accuracy = if total == 0 {
+            f64::NAN
+        } else {
+            right as f64 / total as f64
+        };
+        Ok((mean, accuracy))
+    })
+}
+
+/// `out/loss.png`: training and validation alignment loss.
+fn plot(out: &Path) -> anyhow::Result<()> {
+    let records = train::read_records(&out.join("train_log.jsonl"))?;
+    let series = |key: &str| -> Vec<(u64, f64)> {
+        records
+            .iter()
+            .filter_map(|r| Some((r["step"].as_u64()?, r.get(key)?.as_f64()?)))
+            .collect()
+    };
+    let mut all = vec![("train", series("loss"))];
+    let val = series("val_loss");
+    if !val.is_empty() {
+        all.push(("validation", val));
+    }
+    train::loss_curve_png(&all, "aligner loss", &out.join("loss.png"))?;
+    Ok(())
+}
