@@ -271,7 +271,15 @@ fn bad_training_requests_are_refused_before_training() {
     bad(&["--config", s(&missing)], &[s(&missing)]);
     bad(&["--resume"], &["--resume", s(&run)]);
     bad(&["--gpus", "2"], &["--gpus", "issue #10"]);
-    bad(&["--lambda-kp", "0.5"], &["--lambda-kp", "issue #7"]);
+    bad(&["--lambda-kp", "0.5"], &["lambda_kp 0.5", "--aligner"]);
+    bad(
+        &["--aligner", s(&missing)],
+        &["--aligner needs --lambda-kp"],
+    );
+    bad(
+        &["--lambda-kp", "0.5", "--aligner", s(&missing)],
+        &["--aligner", s(&missing)],
+    );
     bad(
         &["--attention", "radial"],
         &["--attention radial", "issue #9"],
@@ -367,6 +375,37 @@ fn the_aligner_trains_checkpoints_and_resumes_exactly() {
         tail(&std::fs::read_to_string(split.join("train_log.jsonl")).unwrap()),
         tail(&log)
     );
+    // The trained aligner drives the denoiser's auxiliary loss (KETA): logged, recorded in the card.
+    let mdm = tmp.path().join("mdm");
+    let fast = tmp.path().join("fast.json");
+    write_fast_config(&fast, |_| {});
+    let err = train_ok(
+        &data,
+        &mdm,
+        &[
+            "--config",
+            s(&fast),
+            "--steps",
+            "4",
+            "--lambda-kp",
+            "0.01",
+            "--aligner",
+            s(&whole),
+        ],
+    );
+    assert!(err.contains("sub-sentences"), "{err}");
+    let log = std::fs::read_to_string(mdm.join("train_log.jsonl")).unwrap();
+    let aux: Vec<f64> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).unwrap()["aux_loss"].as_f64())
+        .collect();
+    assert!(
+        !aux.is_empty() && aux.iter().all(|v| v.is_finite() && *v > 0.0),
+        "{log}"
+    );
+    let card = read_json(&mdm.join("ckpt-4/config.json"));
+    assert_eq!(card["kp_tau"].as_array().unwrap().len(), 5);
+    assert_eq!(card["training"]["lambda_kp"], 0.01);
     // Flags that belong to `train mdm` are refused.
     assert_one_line_error(
         &aligner(&split, &["--resume", "--lambda-kp", "0.001"]),

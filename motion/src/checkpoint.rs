@@ -91,9 +91,9 @@ pub struct ModelCard {
     pub text_encoder: String,
     #[serde(default)]
     pub motion: MotionSpec,
-    /// Soft-KP scale of the aligner used in training (none without one).
+    /// Soft-KP scales (PP, PDP, PRPP, LAP, GVP) of the aligner used in training (none without one).
     #[serde(default)]
-    pub kp_tau: Option<f64>,
+    pub kp_tau: Option<Vec<f64>>,
     /// The training configuration, for the record (generate ignores it).
     #[serde(default)]
     pub training: Option<serde_json::Value>,

@@ -9,6 +9,7 @@ mod generate;
 mod kp;
 mod model;
 mod render;
+mod sub_sentences;
 mod train;
 mod train_aligner;
 

@@ -10,7 +10,9 @@ use indicatif::ProgressBar;
 use kernels::DenseAttention;
 use motion::checkpoint::ModelCard;
 use motion::data::dataset::{Dataset, LoadOptions};
-use motion::training::{train_mdm, CaptionTable, TrainConfig, TrainJob, TrainObserver};
+use motion::training::{
+    train_mdm, CaptionTable, KpAlignLoss, TrainConfig, TrainJob, TrainObserver,
+};
 use tch::{Device, Tensor};
 use text::SentenceEncoder;
 
@@ -63,6 +65,9 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if let Some(steps) = args.steps {
         cfg.steps = steps;
     }
+    if let Some(lambda) = args.lambda_kp {
+        cfg.lambda_kp = lambda;
+    }
     cfg.validate()?;
     Ok(cfg)
 }
@@ -73,14 +78,33 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
             "--gpus / --rendezvous: multi-GPU training is not built yet (issue #10); use one GPU"
         );
     }
-    if args.lambda_kp.is_some() || args.aligner.is_some() {
-        bail!("--lambda-kp / --aligner: the auxiliary KP loss is not built yet (issue #7)");
-    }
     if args.attention == AttentionArg::Radial {
         bail!("--attention radial: the radial kernel is not built yet (issue #9); use dense");
     }
     let device = super::device(args.device)?;
     let cfg = config(&args)?;
+    let aligner = match (&args.aligner, cfg.lambda_kp > 0.0) {
+        (Some(dir), true) => {
+            let (card, _vs, model) = aligner::load_aligner(dir, device)
+                .with_context(|| format!("--aligner {}", dir.display()))?;
+            if card.text_encoder != text::ENCODER_ID {
+                bail!(
+                    "--aligner {}: trained on {:?} embeddings, keta's encoder is {:?}",
+                    dir.display(),
+                    card.text_encoder,
+                    text::ENCODER_ID
+                );
+            }
+            motion::training::card_scales(&card)?;
+            Some((card, _vs, model))
+        }
+        (None, true) => bail!(
+            "lambda_kp {} needs --aligner DIR (a folder from `keta train aligner`)",
+            cfg.lambda_kp
+        ),
+        (Some(_), false) => bail!("--aligner needs --lambda-kp X > 0 (e.g. 0.001)"),
+        (None, false) => None,
+    };
     let (train_set, val_set) = load_data(&args.data, &cfg)?;
     let captions = embed_captions(
         &[&train_set, val_set.as_ref().unwrap_or(&train_set)],
@@ -96,6 +120,24 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         cfg.batch_size,
         args.out.display()
     );
+    let sub_sentences = match &aligner {
+        Some((card, _, _)) => Some(super::sub_sentences::build(
+            &[&train_set],
+            card.max_sentences,
+            device,
+        )?),
+        None => None,
+    };
+    let mut kp_loss = match (&aligner, &sub_sentences) {
+        (Some((card, _, model)), Some(subs)) => Some(KpAlignLoss::new(
+            model,
+            card,
+            subs,
+            &train_set.normalization,
+        )?),
+        _ => None,
+    };
+    let lambda = cfg.lambda_kp;
     let mut observer = Progress::new(cfg.steps);
     let job = TrainJob {
         config: cfg,
@@ -107,7 +149,10 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         captions: &captions,
         text_encoder: text::ENCODER_ID.to_string(),
         resume: args.resume,
-        aux: None,
+        aux: kp_loss
+            .as_mut()
+            .map(|l| (lambda, l as &mut dyn motion::training::AuxLoss)),
+        kp_tau: aligner.as_ref().map(|(card, _, _)| card.kp_tau.clone()),
     };
     let summary = train_mdm(job, &mut observer);
     observer.bar.finish_and_clear();

@@ -12,10 +12,9 @@ use anyhow::{bail, Context};
 use motion::data::batch::{Batch, BatchOptions};
 use motion::data::dataset::{Dataset, LoadOptions};
 use motion::data::normalization::Normalization;
-use motion::training::CaptionTable;
+use motion::training::{card_scales, soft_kp, SubSentences};
 use serde_json::json;
-use tch::{Device, Kind, Tensor};
-use text::SentenceEncoder;
+use tch::{Kind, Tensor};
 
 use crate::cli::TrainArgs;
 use crate::progress;
@@ -35,7 +34,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .filter(|_| args.data.join("val.txt").is_file())
         .transpose()?
         .filter(|d| !d.samples.is_empty());
-    let sentences = SentenceTable::build(
+    let sentences = super::sub_sentences::build(
         &[&train_set, val_set.as_ref().unwrap_or(&train_set)],
         cfg.max_sentences,
         device,
@@ -226,60 +225,6 @@ fn scales_vector(s: &kp::SoftScales) -> Vec<f64> {
     vec![s.pp, s.pdp, s.prpp, s.lap, s.gvp]
 }
 
-/// Sub-sentences (rules) of every caption and their embeddings, computed once.
-struct SentenceTable {
-    split: std::collections::HashMap<String, Vec<String>>,
-    table: CaptionTable,
-}
-
-impl SentenceTable {
-    fn build(sets: &[&Dataset], max: usize, device: Device) -> anyhow::Result<Self> {
-        let captions = CaptionTable::captions_of(sets);
-        let mut split = std::collections::HashMap::new();
-        let mut unique = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for caption in captions {
-            let mut parts = llm_decompose::rules::decompose(&caption);
-            if parts.len() > max {
-                // Too many for the aligner's slots: the tail merges into the last one.
-                let tail = parts.split_off(max - 1).join(", then ");
-                parts.push(tail);
-            }
-            for p in &parts {
-                if seen.insert(p.clone()) {
-                    unique.push(p.clone());
-                }
-            }
-            split.insert(caption, parts);
-        }
-        let encoder = SentenceEncoder::load_default(device)?;
-        let bar = progress::bar(unique.len() as u64, "embedding sub-sentences");
-        let mut rows = Vec::new();
-        for chunk in unique.chunks(256) {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            rows.push(tch::no_grad(|| encoder.encode(&refs))?.vectors);
-            bar.inc(chunk.len() as u64);
-        }
-        bar.finish_and_clear();
-        eprintln!(
-            "keta: {} captions split into {} distinct sub-sentences (rules)",
-            split.len(),
-            unique.len()
-        );
-        Ok(Self {
-            split,
-            table: CaptionTable::new(unique, Tensor::cat(&rows, 0))?,
-        })
-    }
-
-    fn of(&self, caption: &str) -> anyhow::Result<&[String]> {
-        self.split
-            .get(caption)
-            .map(Vec::as_slice)
-            .with_context(|| format!("caption {caption:?} was not decomposed"))
-    }
-}
-
 /// One batch turned into aligner inputs.
 struct Prepared {
     sentences: Tensor,
@@ -291,7 +236,7 @@ impl Prepared {
     fn new(
         batch: &Batch,
         norm: &Normalization,
-        sentences: &SentenceTable,
+        sentences: &SubSentences,
         card: &AlignerCard,
     ) -> anyhow::Result<Self> {
         Self::with_captions(batch, &batch.captions, norm, sentences, card)
@@ -302,36 +247,19 @@ impl Prepared {
         batch: &Batch,
         captions: &[String],
         norm: &Normalization,
-        sentences: &SentenceTable,
+        sentences: &SubSentences,
         card: &AlignerCard,
     ) -> anyhow::Result<Self> {
-        let device = sentences.table.device();
+        let device = sentences.device();
         let n = batch.lengths.iter().copied().max().unwrap_or(1);
         let mean = Tensor::from_slice(&norm.mean).to_device(device);
         let std = Tensor::from_slice(&norm.std).to_device(device);
-        let raw = batch.motions.narrow(1, 0, n).to_device(device) * std + mean; // [B, N, 263]
-        let joints = motion::joints_from_features(&raw)?; // [B, N, 22, 3]
-        let scales = kp::SoftScales {
-            pp: card.kp_tau[0],
-            pdp: card.kp_tau[1],
-            prpp: card.kp_tau[2],
-            lap: card.kp_tau[3],
-            gvp: card.kp_tau[4],
-        };
-        let kp = kp::extract(&joints, Some(&batch.lengths), kp::Mode::Soft, &scales)?; // [B, N, 392]
-        let per_motion: Vec<&[String]> = captions
-            .iter()
-            .map(|c| sentences.of(c))
-            .collect::<anyhow::Result<_>>()?;
-        let lengths: Vec<usize> = batch.lengths.iter().map(|&l| l as usize).collect();
-        let counts: Vec<usize> = per_motion.iter().map(|p| p.len()).collect();
-        let layout = WindowLayout::new(&lengths, &counts, n as usize, card.max_sentences, device)?;
-        let embedded = per_motion
-            .iter()
-            .map(|p| sentences.table.lookup(p))
-            .collect::<motion::Result<Vec<_>>>()?;
+        let rows = batch.motions.narrow(1, 0, n).to_device(device); // [B, N, 263] normalised
+        let kp = soft_kp(&rows, &mean, &std, &batch.lengths, &card_scales(card)?)?; // [B, N, 392]
+        let (layout, sentences) =
+            sentences.layout(captions, &batch.lengths, n, card.max_sentences)?;
         Ok(Self {
-            sentences: layout.pad_sentences(&embedded),
+            sentences,
             window_kp: layout.gather(&kp),
             layout,
         })
@@ -352,7 +280,7 @@ impl Prepared {
 fn validate(
     trainer: &AlignerTrainer,
     val: &Dataset,
-    sentences: &SentenceTable,
+    sentences: &SubSentences,
     cfg: &AlignerRunConfig,
 ) -> anyhow::Result<(f64, f64)> {
     let opts = BatchOptions {

@@ -50,6 +50,8 @@ pub struct TrainJob<'a> {
     pub resume: bool,
     /// `(lambda, loss)`: L = L_x0 + lambda * loss.
     pub aux: Option<(f64, &'a mut dyn AuxLoss)>,
+    /// Soft-KP scales of the aligner behind `aux`, recorded in the model card.
+    pub kp_tau: Option<Vec<f64>>,
 }
 
 /// How a run ended.
@@ -150,7 +152,7 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
             min_rows: cfg.min_rows,
             max_rows: cfg.max_rows,
         },
-        kp_tau: None,
+        kp_tau: job.kp_tau.clone(),
         training: Some(serde_json::to_value(&cfg).expect("config serialises")),
     };
     let first_step = state.step;

@@ -11,6 +11,7 @@ use crate::data::dataset::{Dataset, LoadOptions};
 use crate::error::Result;
 use crate::sample::SampleOptions;
 use crate::synth::{synthesize, SynthOptions};
+use crate::training::{KpAlignLoss, SubSentences};
 
 fn data(dir: &Path) -> (Dataset, Dataset) {
     let root = dir.join("data");
@@ -61,6 +62,7 @@ fn run<'a>(
         text_encoder: "test-encoder".into(),
         resume,
         aux,
+        kp_tau: None,
     };
     struct Quiet;
     impl TrainObserver for Quiet {}
@@ -242,4 +244,80 @@ fn the_auxiliary_loss_reaches_the_denoiser() {
         "{moved} of {} tensors changed",
         a.len()
     );
+}
+
+/// The real KETA loss through the hook: the denoiser's weights move differently with it, the frozen
+/// aligner's do not move at all, and the loss is logged.
+#[test]
+fn the_kp_alignment_loss_trains_the_denoiser_and_leaves_the_aligner_frozen() {
+    let _rng = crate::global_rng();
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, va) = data(dir.path());
+    let table = captions(&[&tr, &va]);
+    // One sub-sentence per caption (the caption itself), embedded at random.
+    let caps = CaptionTable::captions_of(&[&tr]);
+    let split = caps.iter().map(|c| (c.clone(), vec![c.clone()])).collect();
+    let emb = Tensor::randn([caps.len() as i64, 384], (Kind::Float, Device::Cpu));
+    let subs = SubSentences::new(split, CaptionTable::new(caps, emb).unwrap()).unwrap();
+    let mut vs = tch::nn::VarStore::new(Device::Cpu);
+    let aligner = aligner::Aligner::new(vs.root(), &aligner::AlignerConfig::tiny());
+    vs.freeze();
+    assert!(
+        vs.variables().values().all(|v| !v.requires_grad()),
+        "frozen: no aligner weight requires grad"
+    );
+    let weights_before: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.copy()))
+        .collect();
+    let card = aligner::AlignerCard {
+        format: aligner::ALIGNER_FORMAT,
+        model: aligner::AlignerConfig::tiny(),
+        text_encoder: "test".into(),
+        kp_tau: vec![0.02, 0.01, 0.5, 0.05, 0.05],
+        max_sentences: 4,
+    };
+    let mut kp_loss = KpAlignLoss::new(&aligner, &card, &subs, &tr.normalization).unwrap();
+    let (plain, with_kp) = (dir.path().join("plain"), dir.path().join("kp"));
+    run(&plain, config(4), (&tr, &va), &table, false, None).unwrap();
+    run(
+        &with_kp,
+        config(4),
+        (&tr, &va),
+        &table,
+        false,
+        Some((100.0, &mut kp_loss)),
+    )
+    .unwrap();
+    let (a, b) = (
+        weights(&plain.join("ckpt-4")),
+        weights(&with_kp.join("ckpt-4")),
+    );
+    let moved = a
+        .iter()
+        .zip(&b)
+        .filter(|((_, x), (_, y))| !x.equal(y))
+        .count();
+    assert!(
+        moved > a.len() / 2,
+        "{moved} of {} denoiser tensors changed",
+        a.len()
+    );
+    for (name, w) in &weights_before {
+        assert!(
+            w.equal(&vs.variables()[name]),
+            "the aligner's {name} changed"
+        );
+    }
+    let logged = losses_with_aux(&with_kp);
+    assert!(logged.iter().all(|v| v.is_finite() && *v > 0.0) && !logged.is_empty());
+}
+
+fn losses_with_aux(out: &Path) -> Vec<f64> {
+    train::read_records(&out.join("train_log.jsonl"))
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.get("aux_loss")?.as_f64())
+        .collect()
 }

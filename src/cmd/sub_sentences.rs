@@ -1,0 +1,49 @@
+//! Sub-sentences of a data set's captions (rules decomposition) and their embeddings, made once for
+//! `keta train aligner` and `keta train mdm --lambda-kp`.
+
+use std::collections::{HashMap, HashSet};
+
+use motion::data::dataset::Dataset;
+use motion::training::{CaptionTable, SubSentences};
+use tch::{Device, Tensor};
+use text::SentenceEncoder;
+
+use crate::progress;
+
+/// Every caption of `sets` split by the rules into at most `max` sub-sentences (a longer split
+/// merges its tail into the last one), each embedded by the sentence encoder.
+pub fn build(sets: &[&Dataset], max: usize, device: Device) -> anyhow::Result<SubSentences> {
+    let captions = CaptionTable::captions_of(sets);
+    let mut split = HashMap::new();
+    let mut unique = Vec::new();
+    let mut seen = HashSet::new();
+    for caption in captions {
+        let mut parts = llm_decompose::rules::decompose(&caption);
+        if parts.len() > max {
+            let tail = parts.split_off(max - 1).join(", then ");
+            parts.push(tail);
+        }
+        for p in &parts {
+            if seen.insert(p.clone()) {
+                unique.push(p.clone());
+            }
+        }
+        split.insert(caption, parts);
+    }
+    let encoder = SentenceEncoder::load_default(device)?;
+    let bar = progress::bar(unique.len() as u64, "embedding sub-sentences");
+    let mut rows = Vec::new();
+    for chunk in unique.chunks(256) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        rows.push(tch::no_grad(|| encoder.encode(&refs))?.vectors);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "keta: {} captions split into {} distinct sub-sentences (rules)",
+        split.len(),
+        unique.len()
+    );
+    let table = CaptionTable::new(unique, Tensor::cat(&rows, 0))?;
+    Ok(SubSentences::new(split, table)?)
+}
