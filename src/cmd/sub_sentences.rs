@@ -1,5 +1,5 @@
-//! Sub-sentences of a data set's captions (rules decomposition) and their embeddings, made once for
-//! `keta train aligner` and `keta train mdm --lambda-kp`.
+//! Sentence embeddings made once before training: captions (`keta train mdm`) and the rules
+//! sub-sentences of captions (`keta train aligner`, `keta train mdm --lambda-kp`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,20 +30,29 @@ pub fn build(sets: &[&Dataset], max: usize, device: Device) -> anyhow::Result<Su
         }
         split.insert(caption, parts);
     }
-    let encoder = SentenceEncoder::load_default(device)?;
-    let bar = progress::bar(unique.len() as u64, "embedding sub-sentences");
-    let mut rows = Vec::new();
-    for chunk in unique.chunks(256) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        rows.push(tch::no_grad(|| encoder.encode(&refs))?.vectors);
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
     eprintln!(
         "keta: {} captions split into {} distinct sub-sentences (rules)",
         split.len(),
         unique.len()
     );
-    let table = CaptionTable::new(unique, Tensor::cat(&rows, 0))?;
+    let table = embed_all(unique, device, "embedding sub-sentences")?;
     Ok(SubSentences::new(split, table)?)
+}
+
+/// Every sentence through the sentence encoder once (batches of 256, with a progress bar).
+pub fn embed_all(
+    sentences: Vec<String>,
+    device: Device,
+    what: &str,
+) -> anyhow::Result<CaptionTable> {
+    let encoder = SentenceEncoder::load_default(device)?;
+    let bar = progress::bar(sentences.len() as u64, what);
+    let mut rows = Vec::new();
+    for chunk in sentences.chunks(256) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        rows.push(tch::no_grad(|| encoder.encode(&refs))?.vectors);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(CaptionTable::new(sentences, Tensor::cat(&rows, 0))?)
 }

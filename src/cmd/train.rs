@@ -13,8 +13,7 @@ use motion::data::dataset::{Dataset, LoadOptions};
 use motion::training::{
     train_mdm, CaptionTable, KpAlignLoss, TrainConfig, TrainJob, TrainObserver,
 };
-use tch::{Device, Tensor};
-use text::SentenceEncoder;
+use tch::Device;
 
 use crate::cli::{AttentionArg, TrainArgs, TrainWhat};
 use crate::progress;
@@ -226,17 +225,10 @@ fn load_data(dir: &Path, cfg: &TrainConfig) -> anyhow::Result<(Dataset, Option<D
 /// Every caption of the sets through the sentence encoder, once.
 fn embed_captions(sets: &[&Dataset], device: Device) -> anyhow::Result<CaptionTable> {
     let captions = CaptionTable::captions_of(sets);
-    let encoder = SentenceEncoder::load_default(device)?;
-    let bar = progress::bar(captions.len() as u64, "embedding captions");
-    let mut rows = Vec::new();
-    for chunk in captions.chunks(256) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        rows.push(tch::no_grad(|| encoder.encode(&refs))?.vectors);
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-    eprintln!("keta: embedded {} distinct captions", captions.len());
-    Ok(CaptionTable::new(captions, Tensor::cat(&rows, 0))?)
+    let count = captions.len();
+    let table = super::sub_sentences::embed_all(captions, device, "embedding captions")?;
+    eprintln!("keta: embedded {count} distinct captions");
+    Ok(table)
 }
 
 /// Progress bar over steps; log lines when stderr is not a terminal (CI, the GPU machine).
