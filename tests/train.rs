@@ -347,6 +347,18 @@ fn the_aligner_trains_checkpoints_and_resumes_exactly() {
         .collect();
     assert_eq!(retrieval.len(), 2);
     assert!(retrieval.iter().all(|r| (0.0..=1.0).contains(r)));
+    // The synthetic set's ground-truth segments give the Gaussian-centre hit rate and its baseline.
+    for key in ["val_centre_hits", "val_window_middle_hits"] {
+        let rates: Vec<f64> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).unwrap()[key].as_f64())
+            .collect();
+        assert_eq!(rates.len(), 2, "{key} in {log}");
+        assert!(
+            rates.iter().all(|r| (0.0..=1.0).contains(r)),
+            "{key}: {rates:?}"
+        );
+    }
     // Again without --resume: refused, nothing changed.
     let before = snapshot(&whole);
     assert_one_line_error(&aligner(&whole, &["--steps", "8"]), 1, &["--resume"]);

@@ -13,10 +13,21 @@ use crate::progress;
 /// Every caption of `sets` split by the rules into at most `max` sub-sentences (a longer split
 /// merges its tail into the last one), each embedded by the sentence encoder.
 pub fn build(sets: &[&Dataset], max: usize, device: Device) -> anyhow::Result<SubSentences> {
+    build_with(sets, max, Vec::new(), device)
+}
+
+/// Like [`build`], with `extra` sentences embedded too (e.g. ground-truth segment texts).
+pub fn build_with(
+    sets: &[&Dataset],
+    max: usize,
+    extra: Vec<String>,
+    device: Device,
+) -> anyhow::Result<SubSentences> {
     let captions = CaptionTable::captions_of(sets);
     let mut split = HashMap::new();
-    let mut unique = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen: HashSet<String> = extra.iter().cloned().collect();
+    let mut unique: Vec<String> = seen.iter().cloned().collect();
+    unique.sort();
     for caption in captions {
         let mut parts = llm_decompose::rules::decompose(&caption);
         if parts.len() > max {

@@ -34,9 +34,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .filter(|_| args.data.join("val.txt").is_file())
         .transpose()?
         .filter(|d| !d.samples.is_empty());
-    let sentences = super::sub_sentences::build(
+    let truth = val_set
+        .as_ref()
+        .map(|v| GroundTruth::read(v, cfg.max_sentences))
+        .unwrap_or_default();
+    let sentences = super::sub_sentences::build_with(
         &[&train_set, val_set.as_ref().unwrap_or(&train_set)],
         cfg.max_sentences,
+        truth.texts(),
         device,
     )?;
     eprintln!(
@@ -149,7 +154,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             .filter(|_| step % cfg.val_every == 0 || last)
         {
             let (loss, accuracy) = validate(&trainer, val, &sentences, &cfg)?;
-            let rec = json!({"step": step, "val_loss": loss, "val_retrieval": accuracy});
+            let mut rec = json!({"step": step, "val_loss": loss, "val_retrieval": accuracy});
+            if let Some((hits, middle)) = truth.hit_rate(&trainer, val, &sentences)? {
+                rec["val_centre_hits"] = json!(hits);
+                rec["val_window_middle_hits"] = json!(middle);
+            }
             log.append(&rec)?;
             if plain {
                 eprintln!("keta: {rec}");
@@ -339,6 +348,119 @@ fn validate(
         };
         Ok((mean, accuracy))
     })
+}
+
+/// Ground-truth segmentation of validation clips (`texts/<id>.json`, written by `keta data synth`):
+/// for whole clips, each caption's sub-sentences with their frame spans.
+#[derive(Default)]
+struct GroundTruth {
+    /// (sample index, its segments) for at most `MAX_TRUTH_CLIPS` clips.
+    clips: Vec<(usize, Vec<Segment>)>,
+}
+
+/// A sub-sentence and the feature rows it covers (end exclusive).
+type Segment = (String, usize, usize);
+
+/// Clips the hit rate looks at (each is one aligner call).
+const MAX_TRUTH_CLIPS: usize = 64;
+
+impl GroundTruth {
+    fn read(val: &Dataset, max_sentences: usize) -> Self {
+        let mut clips = Vec::new();
+        for (i, sample) in val.samples.iter().enumerate() {
+            if clips.len() == MAX_TRUTH_CLIPS || sample.name.contains('#') {
+                continue;
+            }
+            let path = val.dir.join("texts").join(format!("{}.json", sample.name));
+            let Some(doc) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            else {
+                continue;
+            };
+            let Some(segs) = doc["captions"][0]["segments"].as_array() else {
+                continue;
+            };
+            let spans: Vec<Segment> = segs
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        s["text"].as_str()?.to_string(),
+                        s["start"].as_u64()? as usize,
+                        s["end"].as_u64()? as usize,
+                    ))
+                })
+                .collect();
+            if !spans.is_empty() && spans.len() <= max_sentences {
+                clips.push((i, spans));
+            }
+        }
+        Self { clips }
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.clips
+            .iter()
+            .flat_map(|(_, spans)| spans.iter().map(|(t, _, _)| t.clone()))
+            .collect()
+    }
+
+    /// How often the Gaussian's centre (window start + mu) falls inside the true segment of its
+    /// sub-sentence, and the same for the window's middle (what a centre that learned nothing
+    /// would score); None without ground truth.
+    fn hit_rate(
+        &self,
+        trainer: &AlignerTrainer,
+        val: &Dataset,
+        sentences: &SubSentences,
+    ) -> anyhow::Result<Option<(f64, f64)>> {
+        if self.clips.is_empty() {
+            return Ok(None);
+        }
+        let device = sentences.device();
+        let card = &trainer.card;
+        let scales = card_scales(card)?;
+        let mean = Tensor::from_slice(&val.normalization.mean).to_device(device);
+        let std = Tensor::from_slice(&val.normalization.std).to_device(device);
+        let (mut hits, mut middle_hits, mut total) = (0usize, 0usize, 0usize);
+        tch::no_grad(|| -> anyhow::Result<()> {
+            for (index, spans) in &self.clips {
+                let sample = &val.samples[*index];
+                let raw = val.sample_rows(sample);
+                let t = (raw.len() / 263) as i64;
+                let rows = Tensor::from_slice(raw).view([1, t, 263]).to_device(device);
+                // soft_kp de-normalises; these rows are raw already.
+                let normalised = (rows - &mean) / &std;
+                let kp = soft_kp(&normalised, &mean, &std, &[t], &scales)?;
+                let texts: Vec<String> = spans.iter().map(|(s, _, _)| s.clone()).collect();
+                let layout = WindowLayout::new(
+                    &[t as usize],
+                    &[texts.len()],
+                    t as usize,
+                    card.max_sentences,
+                    device,
+                )?;
+                let embedded = layout.pad_sentences(&[sentences.embed(&texts)?]);
+                let window_kp = layout.gather(&kp);
+                let a = trainer.aligner.forward(&AlignerInput {
+                    sentences: &embedded,
+                    slot_pad: &layout.slot_pad,
+                    window_kp: &window_kp,
+                    frame_pad: &layout.frame_pad,
+                });
+                let mu = Vec::<f64>::try_from(a.mu.get(0).to_kind(Kind::Double))?;
+                for ((window, (_, start, end)), m) in layout.windows[0].iter().zip(spans).zip(mu) {
+                    let inside = |c: f64| usize::from(c >= *start as f64 && c < *end as f64);
+                    hits += inside(window.start as f64 + m);
+                    middle_hits += inside(window.start as f64 + window.len() as f64 / 2.0);
+                    total += 1;
+                }
+            }
+            Ok(())
+        })?;
+        let rate = |h: usize| h as f64 / total as f64;
+        Ok((total > 0).then(|| (rate(hits), rate(middle_hits))))
+    }
 }
 
 /// `out/loss.png`: training and validation alignment loss.
