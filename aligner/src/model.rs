@@ -88,14 +88,25 @@ pub struct Alignment {
 }
 
 impl Alignment {
-    /// L_align: mean over real sub-sentence slots of the mean over the 392 dims of
-    /// (Omega_i - F_i)^2 (padded slots do not dilute it). `slot_pad [B, S]` -> scalar.
-    pub fn loss(&self, slot_pad: &Tensor) -> Tensor {
-        let per_slot = (&self.weighted - &self.signature)
+    /// The text-KP distance of each slot: mean over the 392 dims of (Omega_i - F_i)^2 `[B, S]`.
+    pub fn slot_distances(&self) -> Tensor {
+        (&self.weighted - &self.signature)
             .square()
-            .mean_dim(-1, false, Kind::Float); // [B, S]
+            .mean_dim(-1, false, Kind::Float)
+    }
+
+    /// L_align: mean of [`Self::slot_distances`] over real sub-sentence slots (padded slots do not
+    /// dilute it). `slot_pad [B, S]` -> scalar.
+    pub fn loss(&self, slot_pad: &Tensor) -> Tensor {
         let real = slot_pad.logical_not().to_kind(Kind::Float);
-        (per_slot * &real).sum(Kind::Float) / real.sum(Kind::Float).clamp_min(1.0)
+        (self.slot_distances() * &real).sum(Kind::Float) / real.sum(Kind::Float).clamp_min(1.0)
+    }
+
+    /// The distance of each motion: mean of its real slots' distances `[B]`.
+    pub fn motion_distances(&self, slot_pad: &Tensor) -> Tensor {
+        let real = slot_pad.logical_not().to_kind(Kind::Float);
+        (self.slot_distances() * &real).sum_dim_intlist(-1, false, Kind::Float)
+            / real.sum_dim_intlist(-1, false, Kind::Float).clamp_min(1.0)
     }
 
     /// Guide vectors d_i = F_i - Omega_i `[B, S, 392]`.
@@ -400,6 +411,10 @@ mod tests {
         let per = (&a.weighted - &a.signature)
             .square()
             .mean_dim(-1, false, Kind::Float);
+        // Per motion: sample 0 averages 3 slots, sample 1 its 2 real ones.
+        let by_motion = Vec::<f32>::try_from(a.motion_distances(&slot_pad)).unwrap();
+        let m1 = (per.get(1).get(0) + per.get(1).get(1)).double_value(&[]) / 2.0;
+        assert!((by_motion[1] as f64 - m1).abs() < 1e-6);
         let by_hand = (per.sum(Kind::Float) - per.get(1).get(2)) / 5.0;
         assert!((loss - by_hand).abs().double_value(&[]) < 1e-6);
         assert_eq!(a.guide().size(), [2, 3, KP_DIM]);

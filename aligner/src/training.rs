@@ -118,7 +118,8 @@ impl AlignerRunConfig {
 pub struct AlignerTrainer {
     pub card: AlignerCard,
     optim: AlignerOptim,
-    vs: VarStore,
+    /// Owns the aligner's variables (the flat buffer holds views of them).
+    _vs: VarStore,
     pub aligner: Aligner,
     flat: FlatParams,
     adamw: AdamW,
@@ -135,7 +136,7 @@ impl AlignerTrainer {
         Ok(Self {
             card,
             optim,
-            vs,
+            _vs: vs,
             aligner,
             flat,
             adamw,
@@ -203,10 +204,6 @@ impl AlignerTrainer {
         let state = train::read_safetensors(&ckpt.join("optimizer.safetensors"))?;
         self.adamw.load_state(&self.flat, &state)?;
         train::read_json(&ckpt.join("train_state.json"))
-    }
-
-    pub fn var_store(&self) -> &VarStore {
-        &self.vs
     }
 }
 

@@ -89,7 +89,6 @@ impl Drop for CudaGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind, Tensor};
 
     #[test]
     fn capture_without_a_gpu_is_an_error_not_a_crash() {
@@ -99,19 +98,6 @@ mod tests {
         let e = CudaGraph::capture(0, || ()).unwrap_err();
         assert!(e.starts_with("CUDA graph creation:"), "{e}");
     }
-
-    #[test]
-    #[ignore = "needs a GPU: run through scripts/device.sh"]
-    fn replays_recorded_work_on_new_inputs() {
-        let device = Device::Cuda(0);
-        let x = Tensor::zeros([1000], (Kind::Float, device));
-        let w = Tensor::randn([1000], (Kind::Float, device));
-        let (graph, y) = CudaGraph::capture(0, || (&x * &w + 1.0).relu()).unwrap();
-        for k in 0..3 {
-            let _ = x.shallow_clone().fill_(k as f64);
-            graph.replay().unwrap();
-            let want = (&x * &w + 1.0).relu();
-            assert!((&y - want).abs().max().double_value(&[]) == 0.0);
-        }
-    }
+    // Replay on a GPU: tests/gpu.rs (a_cuda_graph_replays_recorded_work_on_new_inputs), which the
+    // device script runs.
 }

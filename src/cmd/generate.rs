@@ -379,7 +379,6 @@ fn write_sample(
     let frames = motion::export::frames_from_tensor(joints)?;
     let mut files = Vec::new();
     let mut formats = args.format.clone();
-    formats.dedup();
     formats.sort_by_key(|f| *f as u8);
     formats.dedup();
     for format in &formats {

@@ -12,9 +12,9 @@ use anyhow::{bail, Context};
 use motion::data::batch::{Batch, BatchOptions};
 use motion::data::dataset::{Dataset, LoadOptions};
 use motion::data::normalization::Normalization;
-use motion::training::{card_scales, soft_kp, SubSentences};
+use motion::training::{card_scales, soft_kp, soft_kp_raw, SubSentences};
 use serde_json::json;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::cli::TrainArgs;
 use crate::progress;
@@ -60,6 +60,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         max_sentences: cfg.max_sentences,
     };
     tch::manual_seed(cfg.seed as i64);
+    let kp_maker = KpMaker::new(&train_set.normalization, &card, device)?;
     let mut trainer = AlignerTrainer::new(card, cfg.optim.clone(), device)?;
     let (mut epoch, mut position) = (0u64, 0u64);
     match (args.resume, train::latest_checkpoint(&args.out)?) {
@@ -126,7 +127,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             continue;
         };
         position += 1;
-        let prepared = Prepared::new(&batch, &train_set.normalization, &sentences, &trainer.card)?;
+        let kp = kp_maker.of_batch(&batch)?;
+        let prepared = Prepared::new(
+            &kp,
+            &batch.lengths,
+            &batch.captions,
+            &sentences,
+            &trainer.card,
+        )?;
         losses.push(trainer.step(&prepared.input())?);
         let step = trainer.steps();
         bar.set_position(step);
@@ -153,9 +161,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             .as_ref()
             .filter(|_| step % cfg.val_every == 0 || last)
         {
-            let (loss, accuracy) = validate(&trainer, val, &sentences, &cfg)?;
+            let (loss, accuracy) = validate(&trainer, val, &kp_maker, &sentences, &cfg)?;
             let mut rec = json!({"step": step, "val_loss": loss, "val_retrieval": accuracy});
-            if let Some((hits, middle)) = truth.hit_rate(&trainer, val, &sentences)? {
+            if let Some((hits, middle)) = truth.hit_rate(&trainer, &kp_maker, val, &sentences)? {
                 rec["val_centre_hits"] = json!(hits);
                 rec["val_window_middle_hits"] = json!(middle);
             }
@@ -234,6 +242,36 @@ fn scales_vector(s: &kp::SoftScales) -> Vec<f64> {
     vec![s.pp, s.pdp, s.prpp, s.lap, s.gvp]
 }
 
+/// Soft KP of batches: the normalisation and the card's scales, on the device, made once.
+struct KpMaker {
+    mean: Tensor,
+    std: Tensor,
+    scales: kp::SoftScales,
+}
+
+impl KpMaker {
+    fn new(norm: &Normalization, card: &AlignerCard, device: Device) -> anyhow::Result<Self> {
+        Ok(Self {
+            mean: Tensor::from_slice(&norm.mean).to_device(device),
+            std: Tensor::from_slice(&norm.std).to_device(device),
+            scales: card_scales(card)?,
+        })
+    }
+
+    /// Soft KP `[B, N, 392]` of a batch's normalised crops, N = its longest crop.
+    fn of_batch(&self, batch: &Batch) -> anyhow::Result<Tensor> {
+        let n = batch.lengths.iter().copied().max().unwrap_or(1);
+        let rows = batch.motions.narrow(1, 0, n).to_device(self.mean.device());
+        Ok(soft_kp(
+            &rows,
+            &self.mean,
+            &self.std,
+            &batch.lengths,
+            &self.scales,
+        )?)
+    }
+}
+
 /// One batch turned into aligner inputs.
 struct Prepared {
     sentences: Tensor,
@@ -242,34 +280,20 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// `kp [B, N, 392]` of the batch's motions, aligned with `captions` (the batch's own, or
+    /// others for retrieval validation).
     fn new(
-        batch: &Batch,
-        norm: &Normalization,
-        sentences: &SubSentences,
-        card: &AlignerCard,
-    ) -> anyhow::Result<Self> {
-        Self::with_captions(batch, &batch.captions, norm, sentences, card)
-    }
-
-    /// Like `new` with other captions for the same motions (retrieval validation).
-    fn with_captions(
-        batch: &Batch,
+        kp: &Tensor,
+        lengths: &[i64],
         captions: &[String],
-        norm: &Normalization,
         sentences: &SubSentences,
         card: &AlignerCard,
     ) -> anyhow::Result<Self> {
-        let device = sentences.device();
-        let n = batch.lengths.iter().copied().max().unwrap_or(1);
-        let mean = Tensor::from_slice(&norm.mean).to_device(device);
-        let std = Tensor::from_slice(&norm.std).to_device(device);
-        let rows = batch.motions.narrow(1, 0, n).to_device(device); // [B, N, 263] normalised
-        let kp = soft_kp(&rows, &mean, &std, &batch.lengths, &card_scales(card)?)?; // [B, N, 392]
-        let (layout, sentences) =
-            sentences.layout(captions, &batch.lengths, n, card.max_sentences)?;
+        let n = kp.size()[1];
+        let (layout, sentences) = sentences.layout(captions, lengths, n, card.max_sentences)?;
         Ok(Self {
             sentences,
-            window_kp: layout.gather(&kp),
+            window_kp: layout.gather(kp),
             layout,
         })
     }
@@ -289,6 +313,7 @@ impl Prepared {
 fn validate(
     trainer: &AlignerTrainer,
     val: &Dataset,
+    kp_maker: &KpMaker,
     sentences: &SubSentences,
     cfg: &AlignerRunConfig,
 ) -> anyhow::Result<(f64, f64)> {
@@ -303,7 +328,9 @@ fn validate(
     tch::no_grad(|| {
         let (mut loss, mut right, mut total, mut batches) = (0.0, 0usize, 0usize, 0usize);
         for batch in val.batches(&opts, 0).take(cfg.val_batches) {
-            let own = Prepared::new(&batch, &val.normalization, sentences, card)?;
+            // The motions' KP once; aligned with their own captions and with the next motion's.
+            let kp = kp_maker.of_batch(&batch)?;
+            let own = Prepared::new(&kp, &batch.lengths, &batch.captions, sentences, card)?;
             let a = trainer.aligner.forward(&own.input());
             loss += a.loss(&own.layout.slot_pad).double_value(&[]);
             batches += 1;
@@ -312,23 +339,13 @@ fn validate(
             }
             let mut shifted = batch.captions.clone();
             shifted.rotate_left(1);
-            let other =
-                Prepared::with_captions(&batch, &shifted, &val.normalization, sentences, card)?;
+            let other = Prepared::new(&kp, &batch.lengths, &shifted, sentences, card)?;
             let b = trainer.aligner.forward(&other.input());
-            let per_motion = |al: &aligner::Alignment, pad: &Tensor| -> anyhow::Result<Vec<f64>> {
-                let per_slot =
-                    (&al.weighted - &al.signature)
-                        .square()
-                        .mean_dim(-1, false, Kind::Float);
-                let real = pad.logical_not().to_kind(Kind::Float);
-                let m = (per_slot * &real).sum_dim_intlist(-1, false, Kind::Float)
-                    / real.sum_dim_intlist(-1, false, Kind::Float).clamp_min(1.0);
-                Ok(Vec::<f64>::try_from(m.to_kind(Kind::Double))?)
+            let distances = |al: &aligner::Alignment, pad: &Tensor| {
+                Vec::<f64>::try_from(al.motion_distances(pad).to_kind(Kind::Double))
             };
-            let (mine, theirs) = (
-                per_motion(&a, &own.layout.slot_pad)?,
-                per_motion(&b, &other.layout.slot_pad)?,
-            );
+            let mine = distances(&a, &own.layout.slot_pad)?;
+            let theirs = distances(&b, &other.layout.slot_pad)?;
             for (i, (m, t)) in mine.iter().zip(&theirs).enumerate() {
                 if batch.captions[i] != shifted[i] {
                     right += usize::from(m < t);
@@ -411,6 +428,7 @@ impl GroundTruth {
     fn hit_rate(
         &self,
         trainer: &AlignerTrainer,
+        kp_maker: &KpMaker,
         val: &Dataset,
         sentences: &SubSentences,
     ) -> anyhow::Result<Option<(f64, f64)>> {
@@ -419,9 +437,6 @@ impl GroundTruth {
         }
         let device = sentences.device();
         let card = &trainer.card;
-        let scales = card_scales(card)?;
-        let mean = Tensor::from_slice(&val.normalization.mean).to_device(device);
-        let std = Tensor::from_slice(&val.normalization.std).to_device(device);
         let (mut hits, mut middle_hits, mut total) = (0usize, 0usize, 0usize);
         tch::no_grad(|| -> anyhow::Result<()> {
             for (index, spans) in &self.clips {
@@ -429,9 +444,7 @@ impl GroundTruth {
                 let raw = val.sample_rows(sample);
                 let t = (raw.len() / 263) as i64;
                 let rows = Tensor::from_slice(raw).view([1, t, 263]).to_device(device);
-                // soft_kp de-normalises; these rows are raw already.
-                let normalised = (rows - &mean) / &std;
-                let kp = soft_kp(&normalised, &mean, &std, &[t], &scales)?;
+                let kp = soft_kp_raw(&rows, &[t], &kp_maker.scales)?; // whole clip, raw rows
                 let texts: Vec<String> = spans.iter().map(|(s, _, _)| s.clone()).collect();
                 let layout = WindowLayout::new(
                     &[t as usize],

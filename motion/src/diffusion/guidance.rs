@@ -21,15 +21,7 @@ impl<'a> Guided<'a> {
     pub fn new(model: &'a Denoiser, cond: &Condition, scale: f64) -> Self {
         let n = cond.text.size()[0];
         let cond = if scale == 1.0 {
-            Condition {
-                text: cond.text.shallow_clone(),
-                keep: cond.keep.shallow_clone(),
-                sentences: cond
-                    .sentences
-                    .as_ref()
-                    .map(|(s, p)| (s.shallow_clone(), p.shallow_clone())),
-                guide: cond.guide.as_ref().map(Tensor::shallow_clone),
-            }
+            cond.shallow_clone()
         } else {
             cond.with_unconditional()
         };

@@ -53,6 +53,19 @@ impl Condition {
         }
     }
 
+    /// The same tensors (no copy).
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            text: self.text.shallow_clone(),
+            keep: self.keep.shallow_clone(),
+            sentences: self
+                .sentences
+                .as_ref()
+                .map(|(s, p)| (s.shallow_clone(), p.shallow_clone())),
+            guide: self.guide.as_ref().map(Tensor::shallow_clone),
+        }
+    }
+
     /// Rows of `self` followed by the same rows with the text dropped: the batch that evaluates both
     /// classifier-free-guidance branches in one forward pass. `[B, ..]` -> `[2B, ..]`.
     pub fn with_unconditional(&self) -> Self {

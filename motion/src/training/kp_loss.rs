@@ -106,10 +106,14 @@ pub fn soft_kp(
     lengths: &[i64],
     scales: &kp::SoftScales,
 ) -> Result<Tensor> {
-    let raw = rows * norm_std + norm_mean;
-    let joints = crate::joints_from_features(&raw)?; // [B, N, 22, 3]
+    soft_kp_raw(&(rows * norm_std + norm_mean), lengths, scales)
+}
+
+/// Soft KP `[B, N, 392]` of raw feature rows `[B, N, 263]` with real lengths (differentiable).
+pub fn soft_kp_raw(raw: &Tensor, lengths: &[i64], scales: &kp::SoftScales) -> Result<Tensor> {
+    let joints = crate::joints_from_features(raw)?; // [B, N, 22, 3]
     kp::extract(&joints, Some(lengths), kp::Mode::Soft, scales)
-        .map_err(|e| Error::Invalid(format!("kinematic phrases of the predicted motion: {e}")))
+        .map_err(|e| Error::Invalid(format!("kinematic phrases of a motion: {e}")))
 }
 
 /// L_align on the predicted clean motion, for [`crate::training::train_mdm`]'s aux-loss hook.
