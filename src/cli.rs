@@ -22,9 +22,9 @@ pub enum Command {
         after_help = "Example:\n  keta generate --text \"a person walks forward, then waves\" --seconds 6"
     )]
     Generate(GenerateArgs),
-    /// Train a model: the denoiser (mdm); the aligner and the evaluator land with their issues
+    /// Train a model: the denoiser (mdm) or the text-KP aligner (aligner); the evaluator lands with issue #8
     #[command(
-        after_help = "Examples:\n  keta train mdm --data data/synth --out runs/mdm --config configs/default-model.json\n  keta train mdm --data data/synth --out runs/mdm --resume --steps 80000"
+        after_help = "Examples:\n  keta train mdm --data data/synth --out runs/mdm --config configs/default-model.json\n  keta train mdm --data data/synth --out runs/mdm --resume --steps 80000\n  keta train aligner --data data/synth --out runs/aligner --config configs/aligner-tiny.json\n  keta train mdm --data data/synth --out runs/keta --lambda-kp 0.001 --aligner runs/aligner"
     )]
     Train(TrainArgs),
     /// Model folders: pack a checkpoint for shipping (fp16 weights, no optimizer state)
@@ -273,7 +273,7 @@ pub enum FormatArg {
 pub enum TrainWhat {
     /// The motion diffusion denoiser
     Mdm,
-    /// The text-KP aligner (issue #7)
+    /// The text-KP aligner (KETA), on ground-truth motions and rules sub-sentences
     Aligner,
     /// The evaluator networks (issue #8)
     Evaluator,
@@ -301,10 +301,10 @@ pub struct TrainArgs {
     pub resume: bool,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
-    /// Weight of the auxiliary KP alignment loss (issue #7)
+    /// mdm: weight of KETA's auxiliary KP alignment loss (0 = plain MDM; needs --aligner)
     #[arg(long)]
     pub lambda_kp: Option<f64>,
-    /// Trained aligner folder for --lambda-kp (issue #7)
+    /// mdm: a folder from `keta train aligner`, frozen, for --lambda-kp
     #[arg(long)]
     pub aligner: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = AttentionArg::Auto)]
