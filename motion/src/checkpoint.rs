@@ -13,10 +13,31 @@ use tch::Device;
 use crate::data::normalization::Normalization;
 use crate::diffusion::{NoiseSchedule, TRAIN_STEPS};
 use crate::error::{Error, Result};
+use crate::guide::KpGuide;
 use crate::model::{Denoiser, DenoiserConfig};
 
 /// Version of `config.json`'s layout.
 pub const CARD_FORMAT: u32 = 1;
+
+/// Sub-folder of a model folder holding the aligner a KETA model was trained with (needed by guide
+/// tokens; with it any model reports its text-KP distance).
+pub const ALIGNER_DIR: &str = "aligner";
+
+/// Copies the aligner of `from` (a folder from `keta train aligner`, or one of its checkpoints) into
+/// `to`: its `config.json` and `weights.safetensors`.
+pub fn copy_aligner(from: &Path, to: &Path) -> Result<()> {
+    let src = match train::latest_checkpoint(from)? {
+        Some(ckpt) if !from.join("config.json").is_file() => ckpt,
+        _ => from.to_path_buf(),
+    };
+    std::fs::create_dir_all(to).map_err(|e| Error::file(to, e.to_string()))?;
+    for name in ["config.json", "weights.safetensors"] {
+        let file = src.join(name);
+        std::fs::copy(&file, to.join(name))
+            .map_err(|e| Error::file(&file, format!("cannot copy the aligner's file: {e}")))?;
+    }
+    Ok(())
+}
 
 /// The diffusion process a model was trained with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +159,8 @@ pub struct MotionModel {
     pub denoiser: Denoiser,
     pub normalization: Normalization,
     pub schedule: NoiseSchedule,
+    /// The folder's `aligner/` (required by guide tokens; optional otherwise).
+    pub guide: Option<KpGuide>,
 }
 
 /// The folder holding `config.json`: `dir` itself, or the checkpoint its `latest` names.
@@ -171,6 +194,23 @@ impl MotionModel {
         vs.freeze();
         let normalization = Normalization::read(&dir)?;
         let schedule = NoiseSchedule::cosine(card.diffusion.steps)?;
+        let aligner = dir.join(ALIGNER_DIR);
+        let guide = if aligner.join("config.json").is_file() {
+            Some(KpGuide::load(
+                &aligner,
+                &card.text_encoder,
+                card.model.text_dim,
+                &normalization,
+                device,
+            )?)
+        } else if card.model.guide_tokens {
+            return Err(Error::file(
+                &aligner,
+                "missing: this model has guide tokens and needs the aligner it was trained with",
+            ));
+        } else {
+            None
+        };
         Ok(Self {
             dir,
             card,
@@ -178,6 +218,7 @@ impl MotionModel {
             denoiser,
             normalization,
             schedule,
+            guide,
         })
     }
 }
@@ -218,6 +259,9 @@ pub fn pack(from: &Path, out: &Path, kind: tch::Kind) -> Result<i64> {
             .collect();
         train::save_safetensors(&tmp.join("weights.safetensors"), &cast)?;
         Normalization::read(&src)?.write(&tmp)?;
+        if src.join(ALIGNER_DIR).is_dir() {
+            copy_aligner(&src.join(ALIGNER_DIR), &tmp.join(ALIGNER_DIR))?;
+        }
         Ok(numel)
     })();
     let numel = match result {

@@ -9,6 +9,7 @@ pub mod diffusion;
 mod error;
 pub mod export;
 pub mod features;
+pub mod guide;
 pub mod import;
 mod mat3;
 pub mod model;

@@ -12,6 +12,9 @@ pub struct Guided<'a> {
     model: &'a Denoiser,
     /// `[2N, ..]` (conditional rows, then unconditional) when guiding, else `[N, ..]`.
     cond: Condition,
+    /// Guide tokens `[N, S, 392]`, doubled for the two branches inside each call (so that a CUDA
+    /// graph that recorded the call sees new values copied into this tensor).
+    guide: Option<Tensor>,
     scale: f64,
     n: i64,
 }
@@ -27,19 +30,17 @@ impl<'a> Guided<'a> {
         };
         Self {
             model,
+            guide: cond.guide.as_ref().map(Tensor::shallow_clone),
             cond,
             scale,
             n,
         }
     }
 
-    /// Replaces the guide tokens `[N, S, 392]`; both branches get the same ones.
+    /// Uses `guide [N, S, 392]` (the tensor itself, not a copy: later in-place writes to it reach
+    /// every following call); both branches get the same guide tokens.
     pub fn set_guide(&mut self, guide: &Tensor) {
-        self.cond.guide = Some(if self.guided() {
-            Tensor::cat(&[guide, guide], 0)
-        } else {
-            guide.shallow_clone()
-        });
+        self.guide = Some(guide.shallow_clone());
     }
 
     fn guided(&self) -> bool {
@@ -64,15 +65,18 @@ impl<'a> Guided<'a> {
     /// Like [`Self::x0`] with the model steps given as a tensor `[forward_rows]` (int64), so that a
     /// CUDA graph can record the call once and replay it for every step.
     pub fn x0_at(&self, x_t: &Tensor, steps: &Tensor, pad: Option<&Padding>) -> Result<Tensor> {
+        let mut cond = self.cond.shallow_clone();
         if !self.guided() {
-            let out = self.model.forward(x_t, steps, &self.cond, pad, false)?;
+            cond.guide = self.guide.as_ref().map(Tensor::shallow_clone);
+            let out = self.model.forward(x_t, steps, &cond, pad, false)?;
             return Ok(out.to_kind(Kind::Float));
         }
+        cond.guide = self.guide.as_ref().map(|g| Tensor::cat(&[g, g], 0)); // [2N, S, 392]
         let x2 = Tensor::cat(&[x_t, x_t], 0); // [2N, T, 263]
         let pad2 = pad.map(Padding::twice);
         let out = self
             .model
-            .forward(&x2, steps, &self.cond, pad2.as_ref(), false)?
+            .forward(&x2, steps, &cond, pad2.as_ref(), false)?
             .to_kind(Kind::Float);
         let (cond, uncond) = (out.narrow(0, 0, self.n), out.narrow(0, self.n, self.n));
         Ok(&uncond + (cond - &uncond) * self.scale)

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use aligner::{Aligner, AlignerCard, AlignerInput, WindowLayout};
+use aligner::WindowLayout;
 use tch::{Device, Tensor};
 
 use crate::data::batch::Batch;
-use crate::data::normalization::Normalization;
 use crate::error::{Error, Result};
+use crate::guide::KpGuide;
 use crate::training::data::CaptionTable;
 use crate::training::step::AuxLoss;
 
@@ -81,68 +81,21 @@ impl SubSentences {
     }
 }
 
-/// The soft-KP scales an aligner was trained with (its card: PP, PDP, PRPP, LAP, GVP).
-pub fn card_scales(card: &AlignerCard) -> Result<kp::SoftScales> {
-    match card.kp_tau.as_slice() {
-        &[pp, pdp, prpp, lap, gvp] => Ok(kp::SoftScales {
-            pp,
-            pdp,
-            prpp,
-            lap,
-            gvp,
-        }),
-        other => Err(Error::Invalid(format!(
-            "the aligner's card holds {} soft-KP scales; keta's KP layout needs 5 (PP, PDP, PRPP, LAP, GVP)",
-            other.len()
-        ))),
-    }
-}
-
-/// Soft KP `[B, N, 392]` of normalised rows `[B, N, 263]` with real lengths (differentiable).
-pub fn soft_kp(
-    rows: &Tensor,
-    norm_mean: &Tensor,
-    norm_std: &Tensor,
-    lengths: &[i64],
-    scales: &kp::SoftScales,
-) -> Result<Tensor> {
-    soft_kp_raw(&(rows * norm_std + norm_mean), lengths, scales)
-}
-
-/// Soft KP `[B, N, 392]` of raw feature rows `[B, N, 263]` with real lengths (differentiable).
-pub fn soft_kp_raw(raw: &Tensor, lengths: &[i64], scales: &kp::SoftScales) -> Result<Tensor> {
-    let joints = crate::joints_from_features(raw)?; // [B, N, 22, 3]
-    kp::extract(&joints, Some(lengths), kp::Mode::Soft, scales)
-        .map_err(|e| Error::Invalid(format!("kinematic phrases of a motion: {e}")))
-}
-
 /// L_align on the predicted clean motion, for [`crate::training::train_mdm`]'s aux-loss hook.
 pub struct KpAlignLoss<'a> {
-    aligner: &'a Aligner,
-    card: &'a AlignerCard,
-    scales: kp::SoftScales,
+    guide: &'a KpGuide,
     sentences: &'a SubSentences,
-    mean: Tensor,
-    std: Tensor,
+    max_sentences: usize,
 }
 
 impl<'a> KpAlignLoss<'a> {
-    /// `aligner` should be frozen (`load_aligner` freezes it); `normalization` is the denoiser's.
-    pub fn new(
-        aligner: &'a Aligner,
-        card: &'a AlignerCard,
-        sentences: &'a SubSentences,
-        normalization: &Normalization,
-    ) -> Result<Self> {
-        let device = sentences.device();
-        Ok(Self {
-            aligner,
-            card,
-            scales: card_scales(card)?,
+    /// Captions are split as `sentences` holds them, at most `max_sentences` each.
+    pub fn new(guide: &'a KpGuide, sentences: &'a SubSentences, max_sentences: usize) -> Self {
+        Self {
+            guide,
             sentences,
-            mean: Tensor::from_slice(&normalization.mean).to_device(device),
-            std: Tensor::from_slice(&normalization.std).to_device(device),
-        })
+            max_sentences,
+        }
     }
 }
 
@@ -153,17 +106,12 @@ impl AuxLoss for KpAlignLoss<'_> {
 
     fn loss(&mut self, x0_hat: &Tensor, _valid: &Tensor, batch: &Batch) -> Result<Tensor> {
         let n = x0_hat.size()[1];
-        let kp = soft_kp(x0_hat, &self.mean, &self.std, &batch.lengths, &self.scales)?;
         let (layout, sentences) =
             self.sentences
-                .layout(&batch.captions, &batch.lengths, n, self.card.max_sentences)?;
-        let window_kp = layout.gather(&kp);
-        let input = AlignerInput {
-            sentences: &sentences,
-            slot_pad: &layout.slot_pad,
-            window_kp: &window_kp,
-            frame_pad: &layout.frame_pad,
-        };
-        Ok(self.aligner.forward(&input).loss(&layout.slot_pad))
+                .layout(&batch.captions, &batch.lengths, n, self.max_sentences)?;
+        let alignment = self
+            .guide
+            .align(x0_hat, &batch.lengths, &layout, &sentences)?;
+        Ok(alignment.loss(&layout.slot_pad))
     }
 }

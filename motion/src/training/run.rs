@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 use crate::model::Condition;
 use crate::training::config::TrainConfig;
 use crate::training::data::{masked_mse, BatchStream, CaptionTable, DeviceBatch, Loaded, Prefetch};
-use crate::training::step::{AuxLoss, Trainer};
+use crate::checkpoint::copy_aligner;
+use crate::training::step::{AuxLoss, ConditionHook, Hooks, Trainer};
 
 /// What the loop reports; the binary draws progress from it. Every method has a no-op default.
 pub trait TrainObserver {
@@ -50,8 +51,13 @@ pub struct TrainJob<'a> {
     pub resume: bool,
     /// `(lambda, loss)`: L = L_x0 + lambda * loss.
     pub aux: Option<(f64, &'a mut dyn AuxLoss)>,
+    /// Sub-sentences and guide tokens (decoder variant), in training and validation.
+    pub condition: Option<&'a dyn ConditionHook>,
     /// Soft-KP scales of the aligner behind `aux`, recorded in the model card.
     pub kp_tau: Option<Vec<f64>>,
+    /// The aligner folder a model with guide tokens needs at inference: copied into every
+    /// checkpoint as `aligner/`.
+    pub aligner_dir: Option<PathBuf>,
 }
 
 /// How a run ended.
@@ -177,11 +183,12 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
             } = loader.next()?;
             let b = DeviceBatch::new(&batch, job.captions, device)?;
             state.lr = cfg.lr.lr(step);
-            let aux = job
-                .aux
-                .as_mut()
-                .map(|(lambda, hook)| (*lambda, &mut **hook, &batch));
-            let out = trainer.step(&b, step_seed(cfg.seed, step), state.lr, aux)?;
+            let hooks = Hooks {
+                batch: &batch,
+                condition: job.condition,
+                aux: job.aux.as_mut().map(|(lambda, hook)| (*lambda, &mut **hook)),
+            };
+            let out = trainer.step(&b, step_seed(cfg.seed, step), state.lr, Some(hooks))?;
             losses.push(out.loss);
             aux_losses.extend(out.aux);
             state.step += 1;
@@ -232,7 +239,7 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
                 }
                 if do_val {
                     let val = job.val.expect("do_val implies a val split");
-                    let v = validation_loss(&trainer, val, job.captions)?;
+                    let v = validation_loss(&trainer, val, job.captions, job.condition)?;
                     let rec = json!({"step": s, "val_loss": v});
                     log.append(&rec)?;
                     observer.logged(&rec);
@@ -281,7 +288,12 @@ fn check_finite(losses: &[Tensor], first: u64, what: &str) -> Result<f64> {
 }
 
 /// x0 loss of the EMA weights on fixed validation batches with fixed steps and noise.
-fn validation_loss(trainer: &Trainer, val: &Dataset, captions: &CaptionTable) -> Result<f64> {
+fn validation_loss(
+    trainer: &Trainer,
+    val: &Dataset,
+    captions: &CaptionTable,
+    condition: Option<&dyn ConditionHook>,
+) -> Result<f64> {
     let (models, ema, cfg, tables) = (
         &trainer.models,
         &trainer.ema,
@@ -307,13 +319,13 @@ fn validation_loss(trainer: &Trainer, val: &Dataset, captions: &CaptionTable) ->
             let bsz = b.x0.size()[0];
             let t = Tensor::randint(TRAIN_STEPS as i64, [bsz], (Kind::Int64, flat.device()));
             let x_t = NoiseSchedule::q_sample(tables, &b.x0, &t, &b.x0.randn_like());
-            let pred = models.master.forward(
-                &x_t,
-                &t,
-                &Condition::caption(&b.text),
-                Some(&b.padding),
-                false,
-            )?;
+            let mut cond = Condition::caption(&b.text);
+            if let Some(hook) = condition {
+                cond = hook.extend(cond, &x_t, &batch)?;
+            }
+            let pred = models
+                .master
+                .forward(&x_t, &t, &cond, Some(&b.padding), false)?;
             total += masked_mse(&pred, &b.x0, &b.valid).double_value(&[]);
             count += 1;
         }
@@ -348,6 +360,10 @@ fn save(
         normalization
             .write(dir)
             .map_err(|e| train::Error::Invalid(e.to_string()))?;
+        if let Some(aligner) = &job.aligner_dir {
+            copy_aligner(aligner, &dir.join(crate::checkpoint::ALIGNER_DIR))
+                .map_err(|e| train::Error::Invalid(e.to_string()))?;
+        }
         let json = serde_json::to_string_pretty(state).expect("state serialises");
         train::write_atomic(&dir.join("train_state.json"), json.as_bytes())
     })?;

@@ -15,6 +15,23 @@ use crate::model::{Condition, Denoiser};
 use crate::training::config::{Precision, TrainConfig};
 use crate::training::data::{masked_mse, velocity_mse, DeviceBatch};
 
+/// What the decoder is conditioned on beyond the caption: the hook KETA's sub-sentences and guide
+/// tokens plug into.
+pub trait ConditionHook {
+    /// `cond` (the caption condition of `batch`, with its drop mask) extended for the noised input
+    /// `x_t [B, N, 263]`. Must not let gradients reach `x_t`.
+    fn extend(&self, cond: Condition, x_t: &Tensor, batch: &Batch) -> Result<Condition>;
+}
+
+/// KETA's additions to a plain MDM step, for one batch.
+pub struct Hooks<'a, 'h> {
+    /// The host side of the batch (captions, lengths) the hooks read.
+    pub batch: &'a Batch,
+    pub condition: Option<&'a (dyn ConditionHook + 'h)>,
+    /// `(lambda, loss)`: L = L_x0 + lambda * loss.
+    pub aux: Option<(f64, &'a mut (dyn AuxLoss + 'h))>,
+}
+
 /// An extra loss on the predicted clean motion: the hook KETA's KP alignment loss plugs into.
 pub trait AuxLoss {
     /// Name in logs.
@@ -124,13 +141,14 @@ impl Trainer {
     }
 
     /// Step `step` (0-based) on `b`: draws t, noise and the condition drop after
-    /// `manual_seed(seed_of_step)`, updates the weights at learning rate `lr`.
-    pub fn step<'h>(
+    /// `manual_seed(seed_of_step)`, updates the weights at learning rate `lr`. `hooks` (None: plain
+    /// MDM) add KETA's condition and auxiliary loss.
+    pub fn step(
         &mut self,
         b: &DeviceBatch,
         seed_of_step: i64,
         lr: f64,
-        aux: Option<(f64, &mut (dyn AuxLoss + 'h), &Batch)>,
+        hooks: Option<Hooks<'_, '_>>,
     ) -> Result<StepLosses> {
         let device = b.x0.device();
         tch::manual_seed(seed_of_step);
@@ -140,10 +158,17 @@ impl Trainer {
         let keep = Tensor::rand([bsz], (Kind::Float, device))
             .ge(self.cfg.cond_drop)
             .to_kind(Kind::Float);
-        let cond = Condition {
+        let mut cond = Condition {
             keep,
             ..Condition::caption(&b.text)
         };
+        let (batch, condition, aux) = match hooks {
+            Some(h) => (Some(h.batch), h.condition, h.aux),
+            None => (None, None, None),
+        };
+        if let (Some(hook), Some(batch)) = (condition, batch) {
+            cond = hook.extend(cond, &x_t, batch)?;
+        }
         let (model, work_flat) = self.models.working();
         // Packing real tokens pays in fp32 (H100, reference size: 32 vs 42 ms a step) but not in
         // bf16 (16 vs 13 ms: the gathers and their atomic backward cost more than the skipped
@@ -165,8 +190,8 @@ impl Trainer {
         if self.cfg.velocity_loss > 0.0 {
             terms.push(velocity_mse(&pred, &b.x0, &b.valid) * self.cfg.velocity_loss);
         }
-        let aux_loss = match aux {
-            Some((lambda, hook, batch)) => {
+        let aux_loss = match aux.zip(batch) {
+            Some(((lambda, hook), batch)) => {
                 let extra = hook.loss(&pred, &b.valid, batch)?;
                 terms.push(&extra * lambda);
                 Some(extra.detach())

@@ -11,7 +11,8 @@ use crate::data::dataset::{Dataset, LoadOptions};
 use crate::error::Result;
 use crate::sample::SampleOptions;
 use crate::synth::{synthesize, SynthOptions};
-use crate::training::{KpAlignLoss, SubSentences};
+use crate::guide::KpGuide;
+use crate::training::{KetaCondition, KpAlignLoss, SubSentences};
 
 fn data(dir: &Path) -> (Dataset, Dataset) {
     let root = dir.join("data");
@@ -62,7 +63,9 @@ fn run<'a>(
         text_encoder: "test-encoder".into(),
         resume,
         aux,
+        condition: None,
         kp_tau: None,
+        aligner_dir: None,
     };
     struct Quiet;
     impl TrainObserver for Quiet {}
@@ -144,12 +147,12 @@ fn resume_replays_an_uninterrupted_run_exactly() {
     };
     let mut calls = 0;
     let rows = model
-        .sample(&text, &opts, &mut |_, _| calls += 1)
+        .sample(&text, None, &opts, &mut |_, _| calls += 1)
         .unwrap()
         .features;
     assert_eq!((rows.size(), calls), (vec![1, 24, 263], 5));
     assert!(bool::try_from(rows.isfinite().all()).unwrap());
-    let again = model.sample(&text, &opts, &mut |_, _| {}).unwrap().features;
+    let again = model.sample(&text, None, &opts, &mut |_, _| {}).unwrap().features;
     assert!(rows.equal(&again), "same seed, same motion");
 }
 
@@ -261,26 +264,17 @@ fn the_kp_alignment_loss_trains_the_denoiser_and_leaves_the_aligner_frozen() {
     let split = caps.iter().map(|c| (c.clone(), vec![c.clone()])).collect();
     let emb = Tensor::randn([caps.len() as i64, 384], (Kind::Float, Device::Cpu));
     let subs = SubSentences::new(split, CaptionTable::new(caps, emb).unwrap()).unwrap();
-    let mut vs = tch::nn::VarStore::new(Device::Cpu);
+    let vs = tch::nn::VarStore::new(Device::Cpu);
     let aligner = aligner::Aligner::new(vs.root(), &aligner::AlignerConfig::tiny());
-    vs.freeze();
+    let live = vs.variables();
+    let weights_before: Vec<(String, Tensor)> =
+        live.iter().map(|(k, v)| (k.clone(), v.copy())).collect();
+    let guide = KpGuide::new(aligner, vs, tiny_card(), &tr.normalization, Device::Cpu).unwrap();
     assert!(
-        vs.variables().values().all(|v| !v.requires_grad()),
+        live.values().all(|v| !v.requires_grad()),
         "frozen: no aligner weight requires grad"
     );
-    let weights_before: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .map(|(k, v)| (k, v.copy()))
-        .collect();
-    let card = aligner::AlignerCard {
-        format: aligner::ALIGNER_FORMAT,
-        model: aligner::AlignerConfig::tiny(),
-        text_encoder: "test".into(),
-        kp_tau: vec![0.02, 0.01, 0.5, 0.05, 0.05],
-        max_sentences: 4,
-    };
-    let mut kp_loss = KpAlignLoss::new(&aligner, &card, &subs, &tr.normalization).unwrap();
+    let mut kp_loss = KpAlignLoss::new(&guide, &subs, 4);
     let (plain, with_kp) = (dir.path().join("plain"), dir.path().join("kp"));
     run(&plain, config(4), (&tr, &va), &table, false, None).unwrap();
     run(
@@ -294,10 +288,7 @@ fn the_kp_alignment_loss_trains_the_denoiser_and_leaves_the_aligner_frozen() {
     .unwrap();
     assert_most_weights_differ(&plain.join("ckpt-4"), &with_kp.join("ckpt-4"));
     for (name, w) in &weights_before {
-        assert!(
-            w.equal(&vs.variables()[name]),
-            "the aligner's {name} changed"
-        );
+        assert!(w.equal(&live[name]), "the aligner's {name} changed");
     }
     let logged = losses_with_aux(&with_kp);
     assert!(logged.iter().all(|v| v.is_finite() && *v > 0.0) && !logged.is_empty());
@@ -309,4 +300,145 @@ fn losses_with_aux(out: &Path) -> Vec<f64> {
         .iter()
         .filter_map(|r| r.get("aux_loss")?.as_f64())
         .collect()
+}
+
+fn tiny_card() -> aligner::AlignerCard {
+    aligner::AlignerCard {
+        format: aligner::ALIGNER_FORMAT,
+        model: aligner::AlignerConfig::tiny(),
+        text_encoder: "test-encoder".into(),
+        kp_tau: vec![0.02, 0.01, 0.5, 0.05, 0.05],
+        max_sentences: 4,
+    }
+}
+
+/// A random tiny aligner written as an aligner folder (what `keta train aligner` leaves).
+fn aligner_folder(dir: &Path) {
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let _ = aligner::Aligner::new(vs.root(), &aligner::AlignerConfig::tiny());
+    std::fs::create_dir_all(dir).unwrap();
+    train::save_json(&dir.join("config.json"), &tiny_card()).unwrap();
+    let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    train::save_safetensors(&dir.join("weights.safetensors"), &named).unwrap();
+}
+
+/// KETA's decoder end to end: trained with sub-sentences and guide tokens read from x_t, saved with
+/// its aligner, sampled with guide tokens at every step and refinement rounds whose text-KP
+/// distances are reported; without its aligner the folder is refused.
+#[test]
+fn a_decoder_with_guide_tokens_trains_samples_and_refines() {
+    let _rng = crate::global_rng();
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, va) = data(dir.path());
+    let table = captions(&[&tr, &va]);
+    // Sub-sentences: the caption cut at ", then " (synthetic captions chain actions that way).
+    let caps = CaptionTable::captions_of(&[&tr, &va]);
+    let split: std::collections::HashMap<String, Vec<String>> = caps
+        .iter()
+        .map(|c| (c.clone(), c.split(", then ").map(str::to_string).collect()))
+        .collect();
+    let mut parts: Vec<String> = split.values().flatten().cloned().collect();
+    parts.sort();
+    parts.dedup();
+    let emb = Tensor::randn([parts.len() as i64, 384], (Kind::Float, Device::Cpu));
+    let subs = SubSentences::new(split, CaptionTable::new(parts, emb).unwrap()).unwrap();
+    let aligner_dir = dir.path().join("aligner");
+    aligner_folder(&aligner_dir);
+    let guide = KpGuide::load(
+        &aligner_dir,
+        "test-encoder",
+        384,
+        &tr.normalization,
+        Device::Cpu,
+    )
+    .unwrap();
+    let mut cfg = config(4);
+    cfg.model.variant = crate::model::Variant::Decoder;
+    cfg.model.guide_tokens = true;
+    cfg.model.max_sentences = 4;
+    let condition = KetaCondition {
+        sentences: &subs,
+        max_sentences: 4,
+        guide: Some(&guide),
+    };
+    let out = dir.path().join("run");
+    let job = TrainJob {
+        config: cfg,
+        out: out.clone(),
+        device: Device::Cpu,
+        attention: Arc::new(DenseAttention),
+        train: &tr,
+        val: Some(&va),
+        captions: &table,
+        text_encoder: "test-encoder".into(),
+        resume: false,
+        aux: None,
+        condition: Some(&condition),
+        kp_tau: Some(tiny_card().kp_tau),
+        aligner_dir: Some(aligner_dir.clone()),
+    };
+    struct Quiet;
+    impl TrainObserver for Quiet {}
+    train_mdm(job, &mut Quiet).unwrap();
+    let ckpt = out.join("ckpt-4");
+    assert!(ckpt.join("aligner/weights.safetensors").is_file());
+    let val: Vec<f64> = train::read_records(&out.join("train_log.jsonl"))
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.get("val_loss")?.as_f64())
+        .collect();
+    assert!(!val.is_empty() && val.iter().all(|v| v.is_finite()));
+
+    let model = MotionModel::load(&out, Device::Cpu, Arc::new(DenseAttention)).unwrap();
+    assert!(model.guide.is_some());
+    let caption = caps.iter().find(|c| c.contains(", then ")).unwrap();
+    let text = table.lookup(std::slice::from_ref(caption)).unwrap();
+    let sentences = vec![subs.embed(subs.of(caption).unwrap()).unwrap()];
+    let opts = SampleOptions {
+        rows: 24,
+        steps: 6,
+        refine_rounds: 2,
+        ..SampleOptions::default()
+    };
+    let (mut calls, mut last_total) = (0, 0);
+    let sampled = model
+        .sample(&text, Some(&sentences), &opts, &mut |done, total| {
+            calls += 1;
+            assert_eq!(done, calls);
+            last_total = total;
+        })
+        .unwrap();
+    // 6 steps, then twice from the kept step nearest the middle of the schedule down to 0.
+    let re_entry = model.schedule.respace(6).unwrap().nearest(0.5);
+    assert_eq!(re_entry, 2, "kept t = 0, 200, 400, 600, 800, 999: 400 is nearest 499.5");
+    assert_eq!((calls, last_total), (6 + 2 * 3, 12));
+    assert_eq!(sampled.text_kp_distance.len(), 3);
+    assert!(sampled
+        .text_kp_distance
+        .iter()
+        .all(|round| round.len() == 1 && round[0].is_finite() && round[0] >= 0.0));
+    assert!(bool::try_from(sampled.features.isfinite().all()).unwrap());
+    let again = model
+        .sample(&text, Some(&sentences), &opts, &mut |_, _| {})
+        .unwrap();
+    assert!(sampled.features.equal(&again.features), "same seed");
+    let from_x0 = SampleOptions {
+        refine_from: crate::sample::RefineFrom::X0,
+        ..opts.clone()
+    };
+    let other = model
+        .sample(&text, Some(&sentences), &from_x0, &mut |_, _| {})
+        .unwrap();
+    assert!(
+        !sampled.features.equal(&other.features),
+        "guide tokens read from x0_hat change the motion"
+    );
+    let e = model.sample(&text, None, &opts, &mut |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("sub-sentences"), "{e}");
+
+    std::fs::remove_dir_all(ckpt.join("aligner")).unwrap();
+    match MotionModel::load(&ckpt, Device::Cpu, Arc::new(DenseAttention)) {
+        Err(e) => assert!(e.to_string().contains("needs the aligner"), "{e}"),
+        Ok(_) => panic!("a guide-token model without its aligner loaded"),
+    }
 }
