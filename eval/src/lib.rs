@@ -1,6 +1,9 @@
-//! Evaluation metrics (method.md section 8). So far: the pairwise distances and R-precision that
-//! the text-to-motion tables are built from, as pure functions of embeddings.
+//! Evaluation (method.md section 8).
 
+mod error;
+pub mod glove;
+pub mod pos;
 mod retrieval;
 
+pub use error::{Error, Result};
 pub use retrieval::{euclidean_distances, r_precision};
