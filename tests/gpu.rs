@@ -97,7 +97,7 @@ fn sampling_with_a_cuda_graph_matches_eager_sampling() {
             cuda_graph,
             ..SampleOptions::default()
         };
-        model.sample(&text, &opts, &mut |_, _| {}).unwrap()
+        model.sample(&text, None, &opts, &mut |_, _| {}).unwrap()
     };
     let (eager, graphed) = (run(false), run(true));
     assert!(!eager.cuda_graph && graphed.cuda_graph);

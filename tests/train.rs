@@ -274,7 +274,7 @@ fn bad_training_requests_are_refused_before_training() {
     bad(&["--lambda-kp", "0.5"], &["lambda_kp 0.5", "--aligner"]);
     bad(
         &["--aligner", s(&missing)],
-        &["--aligner needs --lambda-kp"],
+        &["--aligner is used by --lambda-kp"],
     );
     bad(
         &["--lambda-kp", "0.5", "--aligner", s(&missing)],
@@ -418,6 +418,60 @@ fn the_aligner_trains_checkpoints_and_resumes_exactly() {
     let card = read_json(&mdm.join("ckpt-4/config.json"));
     assert_eq!(card["kp_tau"].as_array().unwrap().len(), 5);
     assert_eq!(card["training"]["lambda_kp"], 0.01);
+    assert!(mdm.join("ckpt-4/aligner/weights.safetensors").is_file());
+
+    // KETA's decoder: guide tokens in training, then at every sampling step and in two refinement
+    // rounds whose text-KP distances land in summary.json; `model pack` keeps the aligner.
+    let decoder = tmp.path().join("decoder");
+    let dec_cfg = tmp.path().join("decoder.json");
+    write_fast_config(&dec_cfg, |c| {
+        c["model"]["variant"] = "decoder".into();
+        c["model"]["guide_tokens"] = true.into();
+        c["model"]["max_sentences"] = 4.into();
+    });
+    let dec_args = ["--config", s(&dec_cfg), "--steps", "4"];
+    assert_one_line_error(
+        &train(&data, &decoder, &dec_args),
+        1,
+        &["guide tokens", "--aligner"],
+    );
+    let mut with_aligner = dec_args.to_vec();
+    with_aligner.extend(["--aligner", s(&whole)]);
+    let err = train_ok(&data, &decoder, &with_aligner);
+    assert!(err.contains("with guide tokens"), "{err}");
+    let packed = tmp.path().join("decoder-packed");
+    keta_ok(&["model", "pack", "--from", s(&decoder), "--out", s(&packed)]);
+    assert!(packed.join("aligner/config.json").is_file());
+    let out = tmp.path().join("refined");
+    let o = keta_ok(&[
+        "generate",
+        "--model",
+        s(&packed),
+        "--text",
+        "a person walks forward, then jumps",
+        "--seconds",
+        "2",
+        "--steps",
+        "6",
+        "--refine-rounds",
+        "2",
+        "--refine-from",
+        "x0",
+        "--format",
+        "npy",
+        "--device",
+        "cpu",
+        "--out",
+        s(&out),
+    ]);
+    let o = stderr(&o);
+    assert!(o.contains("text-KP distance"), "{o}");
+    let summary = read_json(&out.join("sample_0/summary.json"));
+    let rounds = summary["text_kp_distance_per_round"].as_array().unwrap();
+    assert_eq!(rounds.len(), 3, "{summary}");
+    assert!(rounds.iter().all(|d| d.as_f64().unwrap().is_finite()));
+    assert_eq!(summary["refine_from"], "x0");
+    assert_eq!(summary["sub_sentences"].as_array().unwrap().len(), 2);
     // Flags that belong to `train mdm` are refused.
     assert_one_line_error(
         &aligner(&split, &["--resume", "--lambda-kp", "0.001"]),

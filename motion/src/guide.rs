@@ -162,7 +162,11 @@ impl KpGuide {
     ) -> Result<GuideReading> {
         tch::no_grad(|| {
             let a = self.align(&x.detach(), lengths, layout, sentences)?;
-            let real = layout.slot_pad.logical_not().unsqueeze(-1).to_kind(Kind::Float);
+            let real = layout
+                .slot_pad
+                .logical_not()
+                .unsqueeze(-1)
+                .to_kind(Kind::Float);
             Ok(GuideReading {
                 guide: a.guide() * real,
                 distance: a.motion_distances(&layout.slot_pad),

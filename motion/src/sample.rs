@@ -175,14 +175,30 @@ impl MotionModel {
                 Ok(x0)
             };
             let mut distances = Vec::new();
-            let mut x = walk(&respaced, opts.sampler, x, total - 1, &mut denoise, &mut progress)?.x0;
+            let mut x = walk(
+                &respaced,
+                opts.sampler,
+                x,
+                total - 1,
+                &mut denoise,
+                &mut progress,
+            )?
+            .x0;
             if let Some(r) = &reader {
                 distances.push(r.distances(&x)?);
             }
             for _ in 0..opts.refine_rounds {
                 let start = renoise(&x, &respaced.steps[re_entry]);
                 new_walk.set(true);
-                x = walk(&respaced, opts.sampler, start, re_entry, &mut denoise, &mut progress)?.x0;
+                x = walk(
+                    &respaced,
+                    opts.sampler,
+                    start,
+                    re_entry,
+                    &mut denoise,
+                    &mut progress,
+                )?
+                .x0;
                 if let Some(r) = &reader {
                     distances.push(r.distances(&x)?);
                 }
@@ -262,7 +278,8 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn read(&self, x: &Tensor) -> Result<crate::guide::GuideReading> {
-        self.guide.read(x, self.lengths, self.layout, self.sentences)
+        self.guide
+            .read(x, self.lengths, self.layout, self.sentences)
     }
 
     /// The text-KP distance of each motion of `x [N, rows, 263]` (normalised).

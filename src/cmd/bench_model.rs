@@ -144,6 +144,7 @@ fn random_model(device: Device, kind: Kind) -> anyhow::Result<MotionModel> {
             std: vec![1.0; 263],
         },
         schedule: NoiseSchedule::cosine(TRAIN_STEPS)?,
+        guide: None,
     })
 }
 
@@ -170,13 +171,13 @@ pub fn bench_generate(device: Device, runs: usize, json_out: bool) -> anyhow::Re
                     steps: 5,
                     ..opts.clone()
                 };
-                let _ = model.sample(&text, &warm, &mut |_, _| {})?;
+                let _ = model.sample(&text, None, &warm, &mut |_, _| {})?;
                 sync(device);
                 let mut times = Vec::new();
                 let mut out = None;
                 for _ in 0..runs {
                     let t = Instant::now();
-                    out = Some(model.sample(&text, &opts, &mut |_, _| {})?);
+                    out = Some(model.sample(&text, None, &opts, &mut |_, _| {})?);
                     sync(device);
                     times.push(t.elapsed().as_secs_f64());
                 }

@@ -11,7 +11,7 @@ use kernels::DenseAttention;
 use motion::checkpoint::MotionModel;
 use motion::diffusion::SamplerKind;
 use motion::model::Variant;
-use motion::sample::SampleOptions;
+use motion::sample::{RefineFrom, SampleOptions};
 use serde_json::json;
 use tch::{Device, Tensor};
 use text::SentenceEncoder;
@@ -66,6 +66,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             card.model.variant
         );
     }
+    if args.refine_from == RefineFromArg::X0 && !card.model.guide_tokens {
+        eprintln!("keta: note: --refine-from only matters with guide tokens (KETA decoder models)");
+    }
     let rows = card.motion.rows_for_seconds(args.seconds)?;
     let encoder = SentenceEncoder::load_default(device)?;
     let load_s = t.elapsed().as_secs_f64();
@@ -95,6 +98,34 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let text = encoded
         .vectors
         .index_select(0, &Tensor::from_slice(&index).to_device(device));
+    // Sub-sentences condition decoder models; with an aligner they also give the text-KP distance.
+    let wants_sentences = card.model.variant == Variant::Decoder || model.guide.is_some();
+    let sentences = if wants_sentences {
+        let max = card.model.max_sentences as usize;
+        let per_prompt = prompts
+            .iter()
+            .map(|p| {
+                let parts = merge_tail(&p.sentences, max);
+                if parts.len() < p.sentences.len() {
+                    eprintln!(
+                        "keta: note: {:?} has {} sub-sentences; this model takes {max}, so the last ones were merged",
+                        p.text,
+                        p.sentences.len()
+                    );
+                }
+                let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                Ok(tch::no_grad(|| encoder.encode(&refs))?.vectors)
+            })
+            .collect::<anyhow::Result<Vec<Tensor>>>()?;
+        Some(
+            index
+                .iter()
+                .map(|&i| per_prompt[i as usize].shallow_clone())
+                .collect::<Vec<Tensor>>(),
+        )
+    } else {
+        None
+    };
     let encode_s = t.elapsed().as_secs_f64();
 
     // 4. Sampling.
@@ -108,6 +139,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         },
         seed: args.seed,
         cuda_graph: true,
+        refine_rounds: args.refine_rounds,
+        refine_t: 0.5,
+        refine_from: match args.refine_from {
+            RefineFromArg::Xt => RefineFrom::Xt,
+            RefineFromArg::X0 => RefineFrom::X0,
+        },
     };
     eprintln!(
         "keta: sampling {} motion(s) of {:.2} s ({rows} frames) on {}: {} {:?} steps, guidance {}",
@@ -121,10 +158,29 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let bar = progress::bar(opts.steps as u64, "sampling");
     let sampled = model
-        .sample(&text, &opts, &mut |done, _| bar.set_position(done as u64))
+        .sample(&text, sentences.as_deref(), &opts, &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64)
+        })
         .map_err(|e| oom_hint(e.into(), index.len()))?;
     let features = sampled.features;
     bar.finish_and_clear();
+    let distances = &sampled.text_kp_distance;
+    if !distances.is_empty() {
+        let means: Vec<String> = distances
+            .iter()
+            .map(|round| format!("{:.4}", round.iter().sum::<f64>() / round.len() as f64))
+            .collect();
+        eprintln!(
+            "keta: text-KP distance (mean over motions) after the walk{}: {}",
+            if distances.len() > 1 {
+                " and each refinement round"
+            } else {
+                ""
+            },
+            means.join(" -> ")
+        );
+    }
     let joints = motion::joints_from_features(&features)?; // [N, rows, 22, 3]
     let sample_s = t.elapsed().as_secs_f64();
 
@@ -142,6 +198,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         let prompt = &prompts[p as usize];
         let dir = out.join(format!("sample_{k}"));
         let j = joints.get(k as i64);
+        let per_round: Vec<f64> = distances.iter().map(|round| round[k]).collect();
         write_sample(
             &dir,
             &args,
@@ -150,6 +207,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             &j,
             &features.get(k as i64),
             k,
+            &per_round,
             &timings,
         )?;
         if args.explain {
@@ -243,9 +301,6 @@ fn check_flags(args: &GenerateArgs, prompts: usize) -> anyhow::Result<()> {
     }
     if args.attention == AttentionArg::Radial {
         bail!("--attention radial: the radial kernel is not built yet (issue #9); use dense");
-    }
-    if args.refine_from == RefineFromArg::X0 && args.refine_rounds == 0 {
-        eprintln!("keta: note: --refine-from only matters with guide tokens (KETA decoder models)");
     }
     if args.format.is_empty() {
         bail!("--format is empty; choose from npy,bvh,gif");
@@ -369,6 +424,7 @@ fn write_sample(
     joints: &Tensor,
     features: &Tensor,
     k: usize,
+    distances: &[f64],
     timings: &serde_json::Value,
 ) -> anyhow::Result<()> {
     let name = dir.file_name().expect("sample_<k>").to_string_lossy();
@@ -413,7 +469,8 @@ fn write_sample(
         "model": model.dir.display().to_string(),
         "model_variant": format!("{:?}", model.card.model.variant).to_lowercase(),
         "refine_rounds": args.refine_rounds,
-        "text_kp_distance_per_round": serde_json::Value::Array(vec![]),
+        "refine_from": format!("{:?}", args.refine_from).to_lowercase(),
+        "text_kp_distance_per_round": distances,
         "files": files,
         "timings": timings,
     });
@@ -460,4 +517,14 @@ fn explain(prompt: &Prompt, joints: &Tensor, fps: f64) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// At most `max` sub-sentences: the tail beyond the model's slots is merged into the last one.
+fn merge_tail(sentences: &[String], max: usize) -> Vec<String> {
+    if sentences.len() <= max || max == 0 {
+        return sentences.to_vec();
+    }
+    let mut parts = sentences[..max - 1].to_vec();
+    parts.push(sentences[max - 1..].join(", then "));
+    parts
 }

@@ -10,8 +10,10 @@ use indicatif::ProgressBar;
 use kernels::DenseAttention;
 use motion::checkpoint::ModelCard;
 use motion::data::dataset::{Dataset, LoadOptions};
+use motion::guide::KpGuide;
+use motion::model::Variant;
 use motion::training::{
-    train_mdm, CaptionTable, KpAlignLoss, TrainConfig, TrainJob, TrainObserver,
+    train_mdm, CaptionTable, KetaCondition, KpAlignLoss, TrainConfig, TrainJob, TrainObserver,
 };
 use tch::Device;
 
@@ -82,58 +84,78 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
     }
     let device = super::device(args.device)?;
     let cfg = config(&args)?;
-    let aligner = match (&args.aligner, cfg.lambda_kp > 0.0) {
-        (Some(dir), true) => {
-            let (card, _vs, model) = aligner::load_aligner(dir, device)
-                .with_context(|| format!("--aligner {}", dir.display()))?;
-            if card.text_encoder != text::ENCODER_ID {
-                bail!(
-                    "--aligner {}: trained on {:?} embeddings, keta's encoder is {:?}",
-                    dir.display(),
-                    card.text_encoder,
-                    text::ENCODER_ID
-                );
-            }
-            motion::training::card_scales(&card)?;
-            Some((card, _vs, model))
-        }
+    let guide_tokens = cfg.model.guide_tokens;
+    let decoder = cfg.model.variant == Variant::Decoder;
+    match (&args.aligner, cfg.lambda_kp > 0.0 || guide_tokens) {
         (None, true) => bail!(
-            "lambda_kp {} needs --aligner DIR (a folder from `keta train aligner`)",
-            cfg.lambda_kp
+            "{} needs --aligner DIR (a folder from `keta train aligner`)",
+            if guide_tokens {
+                "a decoder with guide tokens".to_string()
+            } else {
+                format!("lambda_kp {}", cfg.lambda_kp)
+            }
         ),
-        (Some(_), false) => bail!("--aligner needs --lambda-kp X > 0 (e.g. 0.001)"),
-        (None, false) => None,
-    };
+        (Some(_), false) => bail!(
+            "--aligner is used by --lambda-kp X > 0 (e.g. 0.001) or a decoder config with \
+             guide_tokens; this run has neither"
+        ),
+        _ => {}
+    }
     let (train_set, val_set) = load_data(&args.data, &cfg)?;
     let captions = embed_captions(
         &[&train_set, val_set.as_ref().unwrap_or(&train_set)],
         device,
     )?;
+    let guide = match &args.aligner {
+        Some(dir) => Some(
+            KpGuide::load(
+                dir,
+                text::ENCODER_ID,
+                cfg.model.text_dim,
+                &train_set.normalization,
+                device,
+            )
+            .with_context(|| format!("--aligner {}", dir.display()))?,
+        ),
+        None => None,
+    };
     eprintln!(
-        "keta: training the denoiser ({} layers, d {}, {:?}) on {} for {} steps, batch {}, into {}",
+        "keta: training the denoiser ({} layers, d {}, {:?}{}) on {} for {} steps, batch {}, into {}",
         cfg.model.layers,
         cfg.model.d_model,
         cfg.model.variant,
+        if guide_tokens { " with guide tokens" } else { "" },
         device_name(device),
         cfg.steps,
         cfg.batch_size,
         args.out.display()
     );
-    let sub_sentences = match &aligner {
-        Some((card, _, _)) => Some(super::sub_sentences::build(
-            &[&train_set],
-            card.max_sentences,
-            device,
-        )?),
-        None => None,
+    // Decoders read sub-sentences; the auxiliary loss reads them through the aligner's windows.
+    let max_sentences = match &guide {
+        _ if decoder => cfg.model.max_sentences as usize,
+        Some(g) => g.card().max_sentences,
+        None => 0,
     };
-    let mut kp_loss = match (&aligner, &sub_sentences) {
-        (Some((card, _, model)), Some(subs)) => Some(KpAlignLoss::new(
-            model,
-            card,
-            subs,
-            &train_set.normalization,
-        )?),
+    let sub_sentences = if decoder || cfg.lambda_kp > 0.0 {
+        let sets: Vec<&Dataset> = std::iter::once(&train_set)
+            .chain(val_set.as_ref())
+            .collect();
+        Some(super::sub_sentences::build(&sets, max_sentences, device)?)
+    } else {
+        None
+    };
+    let mut kp_loss = match (&guide, &sub_sentences) {
+        (Some(g), Some(subs)) if cfg.lambda_kp > 0.0 => {
+            Some(KpAlignLoss::new(g, subs, max_sentences))
+        }
+        _ => None,
+    };
+    let condition = match &sub_sentences {
+        Some(subs) if decoder => Some(KetaCondition {
+            sentences: subs,
+            max_sentences,
+            guide: guide.as_ref().filter(|_| guide_tokens),
+        }),
         _ => None,
     };
     let lambda = cfg.lambda_kp;
@@ -151,7 +173,11 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         aux: kp_loss
             .as_mut()
             .map(|l| (lambda, l as &mut dyn motion::training::AuxLoss)),
-        kp_tau: aligner.as_ref().map(|(card, _, _)| card.kp_tau.clone()),
+        condition: condition
+            .as_ref()
+            .map(|c| c as &dyn motion::training::ConditionHook),
+        kp_tau: guide.as_ref().map(|g| g.card().kp_tau.clone()),
+        aligner_dir: args.aligner.clone(),
     };
     let summary = train_mdm(job, &mut observer);
     observer.bar.finish_and_clear();

@@ -12,7 +12,8 @@ use anyhow::{bail, Context};
 use motion::data::batch::{Batch, BatchOptions};
 use motion::data::dataset::{Dataset, LoadOptions};
 use motion::data::normalization::Normalization;
-use motion::training::{card_scales, soft_kp, soft_kp_raw, SubSentences};
+use motion::guide::{card_scales, soft_kp, soft_kp_raw};
+use motion::training::SubSentences;
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 

@@ -9,9 +9,9 @@ mod step;
 #[cfg(test)]
 mod tests;
 
+pub use condition::KetaCondition;
 pub use config::{Precision, TrainConfig};
 pub use data::{masked_mse, velocity_mse, BatchStream, CaptionTable, DeviceBatch};
-pub use condition::KetaCondition;
 pub use kp_loss::{KpAlignLoss, SubSentences};
 pub use run::{step_seed, train_mdm, TrainJob, TrainObserver, TrainSummary};
 pub use step::{AuxLoss, ConditionHook, Hooks, StepLosses, Trainer};

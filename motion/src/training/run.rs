@@ -16,6 +16,7 @@ use serde_json::json;
 use tch::{Device, Kind, Tensor};
 use train::TrainLog;
 
+use crate::checkpoint::copy_aligner;
 use crate::checkpoint::{DiffusionConfig, ModelCard, MotionSpec, CARD_FORMAT};
 use crate::data::batch::BatchOptions;
 use crate::data::dataset::Dataset;
@@ -24,7 +25,6 @@ use crate::error::{Error, Result};
 use crate::model::Condition;
 use crate::training::config::TrainConfig;
 use crate::training::data::{masked_mse, BatchStream, CaptionTable, DeviceBatch, Loaded, Prefetch};
-use crate::checkpoint::copy_aligner;
 use crate::training::step::{AuxLoss, ConditionHook, Hooks, Trainer};
 
 /// What the loop reports; the binary draws progress from it. Every method has a no-op default.
@@ -186,7 +186,10 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
             let hooks = Hooks {
                 batch: &batch,
                 condition: job.condition,
-                aux: job.aux.as_mut().map(|(lambda, hook)| (*lambda, &mut **hook)),
+                aux: job
+                    .aux
+                    .as_mut()
+                    .map(|(lambda, hook)| (*lambda, &mut **hook)),
             };
             let out = trainer.step(&b, step_seed(cfg.seed, step), state.lr, Some(hooks))?;
             losses.push(out.loss);

@@ -9,9 +9,9 @@ use crate::checkpoint::MotionModel;
 use crate::data::batch::Batch;
 use crate::data::dataset::{Dataset, LoadOptions};
 use crate::error::Result;
+use crate::guide::KpGuide;
 use crate::sample::SampleOptions;
 use crate::synth::{synthesize, SynthOptions};
-use crate::guide::KpGuide;
 use crate::training::{KetaCondition, KpAlignLoss, SubSentences};
 
 fn data(dir: &Path) -> (Dataset, Dataset) {
@@ -152,7 +152,10 @@ fn resume_replays_an_uninterrupted_run_exactly() {
         .features;
     assert_eq!((rows.size(), calls), (vec![1, 24, 263], 5));
     assert!(bool::try_from(rows.isfinite().all()).unwrap());
-    let again = model.sample(&text, None, &opts, &mut |_, _| {}).unwrap().features;
+    let again = model
+        .sample(&text, None, &opts, &mut |_, _| {})
+        .unwrap()
+        .features;
     assert!(rows.equal(&again), "same seed, same motion");
 }
 
@@ -410,7 +413,10 @@ fn a_decoder_with_guide_tokens_trains_samples_and_refines() {
         .unwrap();
     // 6 steps, then twice from the kept step nearest the middle of the schedule down to 0.
     let re_entry = model.schedule.respace(6).unwrap().nearest(0.5);
-    assert_eq!(re_entry, 2, "kept t = 0, 200, 400, 600, 800, 999: 400 is nearest 499.5");
+    assert_eq!(
+        re_entry, 2,
+        "kept t = 0, 200, 400, 600, 800, 999: 400 is nearest 499.5"
+    );
     assert_eq!((calls, last_total), (6 + 2 * 3, 12));
     assert_eq!(sampled.text_kp_distance.len(), 3);
     assert!(sampled
@@ -433,7 +439,9 @@ fn a_decoder_with_guide_tokens_trains_samples_and_refines() {
         !sampled.features.equal(&other.features),
         "guide tokens read from x0_hat change the motion"
     );
-    let e = model.sample(&text, None, &opts, &mut |_, _| {}).unwrap_err();
+    let e = model
+        .sample(&text, None, &opts, &mut |_, _| {})
+        .unwrap_err();
     assert!(e.to_string().contains("sub-sentences"), "{e}");
 
     std::fs::remove_dir_all(ckpt.join("aligner")).unwrap();
