@@ -137,3 +137,102 @@ fn packed_bf16_training_matches_masked_training_on_real_frames() {
     assert!(err < 0.05, "packed vs masked (bf16) differ by {err}");
     println!("packed vs masked bf16 forward: max difference {err:e}");
 }
+
+/// A random tiny KETA decoder with guide tokens and its (random) aligner, as a model folder.
+fn random_keta_model(dir: &std::path::Path) {
+    use motion::checkpoint::{ModelCard, CARD_FORMAT};
+    use motion::model::{Denoiser, DenoiserConfig, Variant};
+    tch::manual_seed(2);
+    let cfg = DenoiserConfig {
+        variant: Variant::Decoder,
+        guide_tokens: true,
+        max_sentences: 4,
+        ..DenoiserConfig::tiny()
+    };
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let _ = Denoiser::new(vs.root(), &cfg).unwrap();
+    let card = ModelCard {
+        format: CARD_FORMAT,
+        model: cfg,
+        diffusion: Default::default(),
+        text_encoder: "test".into(),
+        motion: Default::default(),
+        kp_tau: Some(vec![0.02, 0.01, 0.5, 0.05, 0.05]),
+        training: None,
+    };
+    std::fs::create_dir_all(dir.join("aligner")).unwrap();
+    card.write(&dir.join("config.json")).unwrap();
+    let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    train::save_safetensors(&dir.join("weights.safetensors"), &named).unwrap();
+    let (mean, std) = (vec![0.0f32; 263], vec![0.1f32; 263]);
+    motion::data::normalization::Normalization { mean, std }
+        .write(dir)
+        .unwrap();
+    let avs = tch::nn::VarStore::new(Device::Cpu);
+    let _ = aligner::Aligner::new(avs.root(), &aligner::AlignerConfig::tiny());
+    let acard = aligner::AlignerCard {
+        format: aligner::ALIGNER_FORMAT,
+        model: aligner::AlignerConfig::tiny(),
+        text_encoder: "test".into(),
+        kp_tau: card.kp_tau.clone().unwrap(),
+        max_sentences: 4,
+    };
+    train::save_json(&dir.join("aligner/config.json"), &acard).unwrap();
+    let named: Vec<(String, Tensor)> = avs.variables().into_iter().collect();
+    train::save_safetensors(&dir.join("aligner/weights.safetensors"), &named).unwrap();
+}
+
+/// Guide tokens are written into the CUDA graph's input tensor every step: replaying the graph
+/// must give what eager sampling gives, refinement rounds and text-KP distances included.
+#[test]
+#[ignore = "needs a GPU: run through scripts/device.sh"]
+fn guide_tokens_through_a_cuda_graph_match_eager_sampling() {
+    use motion::sample::{RefineFrom, SampleOptions};
+    let dir = tempfile::tempdir().unwrap();
+    random_keta_model(dir.path());
+    let device = Device::Cuda(0);
+    let model = motion::checkpoint::MotionModel::load(
+        dir.path(),
+        device,
+        std::sync::Arc::new(kernels::DenseAttention),
+    )
+    .unwrap();
+    tch::manual_seed(5);
+    let text = Tensor::randn([2, 384], (Kind::Float, device));
+    let sentences = vec![
+        Tensor::randn([2, 384], (Kind::Float, device)),
+        Tensor::randn([3, 384], (Kind::Float, device)),
+    ];
+    let run = |cuda_graph: bool| {
+        let opts = SampleOptions {
+            rows: 60,
+            steps: 10,
+            seed: 4,
+            cuda_graph,
+            refine_rounds: 1,
+            refine_from: RefineFrom::X0,
+            ..SampleOptions::default()
+        };
+        model
+            .sample(&text, Some(&sentences), &opts, &mut |_, _| {})
+            .unwrap()
+    };
+    let (eager, graphed) = (run(false), run(true));
+    assert!(!eager.cuda_graph && graphed.cuda_graph);
+    let err = (&eager.features - &graphed.features)
+        .abs()
+        .max()
+        .double_value(&[]);
+    let scale = eager.features.abs().max().double_value(&[]);
+    assert!(err <= 1e-3 * scale.max(1.0), "graph vs eager: {err}");
+    assert_eq!(eager.text_kp_distance.len(), 2);
+    for (a, b) in eager.text_kp_distance.iter().zip(&graphed.text_kp_distance) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-3), "{x} vs {y}");
+        }
+    }
+    println!(
+        "guide tokens, CUDA graph vs eager: max difference {err:e}; distances {:?}",
+        eager.text_kp_distance
+    );
+}
