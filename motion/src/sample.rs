@@ -14,7 +14,7 @@ use crate::checkpoint::MotionModel;
 use crate::diffusion::{renoise, walk, Guided, KeptStep, SamplerKind};
 use crate::error::{Error, Result};
 use crate::guide::KpGuide;
-use crate::model::{Condition, Variant, GUIDE_DIM};
+use crate::model::{Condition, Padding, Variant, GUIDE_DIM};
 
 /// What the guide tokens are read from at each sampling step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -32,6 +32,9 @@ pub enum RefineFrom {
 pub struct SampleOptions {
     /// Feature rows of each motion (20 per second).
     pub rows: i64,
+    /// Real rows of each motion when they differ (each 1..=`rows`; the rest is padding, masked in
+    /// attention and meaningless in the output). None: every motion has `rows`.
+    pub lengths: Option<Vec<i64>>,
     pub steps: usize,
     pub guidance: f64,
     pub sampler: SamplerKind,
@@ -64,6 +67,7 @@ impl Default for SampleOptions {
     fn default() -> Self {
         Self {
             rows: 120,
+            lengths: None,
             steps: 50,
             guidance: 2.5,
             sampler: SamplerKind::Ddpm,
@@ -101,7 +105,21 @@ impl MotionModel {
         let n = text.size()[0];
         let device = text.device();
         let model = &self.card.model;
-        let keta = self.keta_inputs(n, sentences, opts.rows, device)?;
+        let lengths = match &opts.lengths {
+            Some(l) => l.clone(),
+            None => vec![opts.rows; n as usize],
+        };
+        if lengths.len() as i64 != n || lengths.iter().any(|&l| l < 1 || l > opts.rows) {
+            return Err(Error::Invalid(format!(
+                "lengths {lengths:?}: need {n} values in 1..={}",
+                opts.rows
+            )));
+        }
+        let padding = opts
+            .lengths
+            .as_ref()
+            .map(|l| Padding::from_lengths(l, opts.rows, device));
+        let keta = self.keta_inputs(sentences, &lengths, opts.rows, device)?;
         let mut cond = Condition::caption(text);
         if model.variant == Variant::Decoder {
             let (layout, padded) = keta.as_ref().ok_or_else(|| {
@@ -118,7 +136,6 @@ impl MotionModel {
             )),
             _ => None,
         };
-        let lengths = vec![opts.rows; n as usize];
         let reader = match (&self.guide, &keta) {
             (Some(g), Some((layout, padded))) => Some(Reader {
                 guide: g,
@@ -149,7 +166,12 @@ impl MotionModel {
                 on_step(done_steps, all_steps);
             };
             let graph = match device {
-                Device::Cuda(index) if opts.cuda_graph => Some(record(&guided, &x, index)?),
+                // Packing builds index tensors from host data on every call, which a graph
+                // capture cannot hold: the graph masks padding in attention only.
+                Device::Cuda(index) if opts.cuda_graph => {
+                    let masked = padding.as_ref().map(Padding::without_packing);
+                    Some(record(&guided, &x, index, masked.as_ref())?)
+                }
                 _ => None,
             };
             let used_graph = graph.is_some();
@@ -169,7 +191,7 @@ impl MotionModel {
                 }
                 let x0 = match &graph {
                     Some(rec) => rec.x0(x, step.t)?,
-                    None => guided.x0(x, step.t, None)?,
+                    None => guided.x0(x, step.t, padding.as_ref())?,
                 };
                 previous_x0 = Some(x0.shallow_clone());
                 Ok(x0)
@@ -234,19 +256,20 @@ impl MotionModel {
         Ok(())
     }
 
-    /// The windows of `n` motions of `rows` frames and their padded sub-sentences `[N, S, E]`,
-    /// when sub-sentences are given (None otherwise).
+    /// The windows of motions of `lengths` real rows (of `rows`) and their padded sub-sentences
+    /// `[N, S, E]`, when sub-sentences are given (None otherwise).
     fn keta_inputs(
         &self,
-        n: i64,
         sentences: Option<&[Tensor]>,
+        lengths: &[i64],
         rows: i64,
         device: Device,
     ) -> Result<Option<(WindowLayout, Tensor)>> {
         let Some(sentences) = sentences else {
             return Ok(None);
         };
-        if sentences.len() as i64 != n {
+        let n = lengths.len();
+        if sentences.len() != n {
             return Err(Error::Invalid(format!(
                 "{} sub-sentence lists for {n} motions",
                 sentences.len()
@@ -254,14 +277,9 @@ impl MotionModel {
         }
         let counts: Vec<usize> = sentences.iter().map(|s| s.size()[0] as usize).collect();
         let max = self.card.model.max_sentences as usize;
-        let layout = WindowLayout::new(
-            &vec![rows as usize; n as usize],
-            &counts,
-            rows as usize,
-            max,
-            device,
-        )
-        .map_err(|e| Error::Invalid(format!("{e} (this model's limit: merge the tail)")))?;
+        let lengths: Vec<usize> = lengths.iter().map(|&l| l as usize).collect();
+        let layout = WindowLayout::new(&lengths, &counts, rows as usize, max, device)
+            .map_err(|e| Error::Invalid(format!("{e} (this model's limit: merge the tail)")))?;
         let padded = layout.pad_sentences(sentences);
         Ok(Some((layout, padded)))
     }
@@ -307,13 +325,18 @@ impl Recorded {
     }
 }
 
-/// Records `guided`'s call on inputs shaped like `x` (after one eager warm-up call, which
-/// initialises cuBLAS and picks the attention kernels outside the capture).
-fn record(guided: &Guided, x: &Tensor, device: usize) -> Result<Recorded> {
+/// Records `guided`'s call on inputs shaped like `x` with fixed `padding` (after one eager warm-up
+/// call, which initialises cuBLAS and picks the attention kernels outside the capture).
+fn record(
+    guided: &Guided,
+    x: &Tensor,
+    device: usize,
+    padding: Option<&Padding>,
+) -> Result<Recorded> {
     let x_in = x.copy();
     let steps_in = Tensor::zeros([guided.forward_rows()], (Kind::Int64, x.device()));
-    let _ = guided.x0_at(&x_in, &steps_in, None)?;
-    let (graph, out) = CudaGraph::capture(device, || guided.x0_at(&x_in, &steps_in, None))
+    let _ = guided.x0_at(&x_in, &steps_in, padding)?;
+    let (graph, out) = CudaGraph::capture(device, || guided.x0_at(&x_in, &steps_in, padding))
         .map_err(Error::Invalid)?;
     Ok(Recorded {
         graph,

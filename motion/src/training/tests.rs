@@ -443,6 +443,27 @@ fn a_decoder_with_guide_tokens_trains_samples_and_refines() {
         .sample(&text, None, &opts, &mut |_, _| {})
         .unwrap_err();
     assert!(e.to_string().contains("sub-sentences"), "{e}");
+    // Shorter real lengths pad the rest: fine up to `rows`, refused beyond.
+    let short = SampleOptions {
+        lengths: Some(vec![16]),
+        ..opts.clone()
+    };
+    let padded = model
+        .sample(&text, Some(&sentences), &short, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(padded.features.size(), [1, 24, 263]);
+    assert!(!padded
+        .features
+        .narrow(1, 0, 16)
+        .equal(&sampled.features.narrow(1, 0, 16)));
+    let long = SampleOptions {
+        lengths: Some(vec![30]),
+        ..opts.clone()
+    };
+    let e = model
+        .sample(&text, Some(&sentences), &long, &mut |_, _| {})
+        .unwrap_err();
+    assert!(e.to_string().contains("1..=24"), "{e}");
 
     std::fs::remove_dir_all(ckpt.join("aligner")).unwrap();
     match MotionModel::load(&ckpt, Device::Cpu, Arc::new(DenseAttention)) {
