@@ -131,6 +131,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     // 4. Sampling.
     let opts = SampleOptions {
         rows,
+        lengths: None,
         steps: args.steps,
         guidance: args.guidance,
         sampler: match args.sampler {
