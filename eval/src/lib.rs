@@ -6,6 +6,7 @@ mod evaluator;
 mod folder;
 pub mod glove;
 mod gru;
+pub mod metrics;
 pub mod pos;
 mod retrieval;
 
