@@ -108,7 +108,7 @@ pub struct EvaluatorCard {
     pub vocab_rows: usize,
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Runs `write` on a temporary name beside `path`, then renames it over `path`.
 pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let name = path
         .file_name()

@@ -167,6 +167,29 @@ pub fn r_precision_batched(text: &Tensor, motion: &Tensor) -> Result<[f64; 3]> {
     Ok(sum.map(|s| s / batches as f64))
 }
 
+/// Per row of `x [N, ...]`: whether every value is finite (a generated motion with NaN frames,
+/// or its embedding, is not).
+pub fn finite_rows(x: &Tensor) -> Vec<bool> {
+    let n = x.size()[0];
+    let ok = x.isfinite().view([n, -1]).all_dim(1, false);
+    Vec::<bool>::try_from(ok).unwrap_or_default()
+}
+
+/// Rows of `x [N, E]` whose `valid` flag is set, and how many were dropped: metrics never
+/// average over non-finite motions, and the count belongs in the report.
+pub fn keep_valid(x: &Tensor, valid: &[bool]) -> Result<(Tensor, usize)> {
+    let (n, _) = rows("embeddings", x)?;
+    if valid.len() != n {
+        return Err(Error::Invalid(format!(
+            "{} validity flags for {n} rows; give one per motion",
+            valid.len()
+        )));
+    }
+    let kept: Vec<i64> = (0..n as i64).filter(|&i| valid[i as usize]).collect();
+    let idx = Tensor::from_slice(&kept).to_device(x.device());
+    Ok((x.index_select(0, &idx), n - kept.len()))
+}
+
 fn index_tensor(idx: Vec<usize>) -> Tensor {
     Tensor::from_slice(&idx.into_iter().map(|i| i as i64).collect::<Vec<_>>())
 }
@@ -319,6 +342,25 @@ mod tests {
             err.to_string().contains("31 given, at least 32 needed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn nan_rows_are_counted_and_dropped() {
+        let mut x = Tensor::ones([4, 3, 2], (Kind::Float, Device::Cpu));
+        let _ = x.get(2).get(1).fill_(f64::NAN);
+        let _ = x.get(3).get(0).fill_(f64::INFINITY);
+        let valid = finite_rows(&x);
+        assert_eq!(valid, [true, true, false, false]);
+        let emb = Tensor::arange(8, (Kind::Double, Device::Cpu)).view([4, 2]);
+        let (kept, dropped) = keep_valid(&emb, &valid).unwrap();
+        assert_eq!(dropped, 2);
+        assert_eq!(
+            Vec::<f64>::try_from(kept.flatten(0, -1)).unwrap(),
+            [0.0, 1.0, 2.0, 3.0]
+        );
+        x = x.narrow(0, 0, 2);
+        assert!(finite_rows(&x).iter().all(|&v| v));
+        assert!(keep_valid(&emb, &[true]).is_err());
     }
 
     #[test]
