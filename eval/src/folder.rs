@@ -325,7 +325,7 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    fn write_vocab(dir: &Path, v: &WordVectors) {
+    pub(crate) fn write_vocab(dir: &Path, v: &WordVectors) {
         std::fs::create_dir_all(dir).unwrap();
         let words = [
             "unk", "sos", "eos", "a", "person", "walk", "forward", "jump", "someone",

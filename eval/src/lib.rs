@@ -36,6 +36,7 @@ mod gru;
 pub mod metrics;
 pub mod pos;
 mod retrieval;
+pub mod training;
 
 pub use error::{Error, Result};
 pub use evaluator::{Evaluator, EvaluatorConfig, UNIT_LENGTH};
