@@ -1,13 +1,19 @@
-//! Attention backends for the denoiser. The model calls attention only through [`Attention`], so the
-//! radial block-sparse backends (block-gather and the fused CUDA kernel) plug in later without
-//! touching model code. Today: the dense masked reference.
+//! Attention backends for the denoiser. The model calls attention only through [`Attention`], so
+//! backends are interchangeable: the dense masked reference ([`DenseAttention`]) and radial
+//! block-sparse attention ([`RadialAttention`]: block-gather on any device, a fused CUDA kernel
+//! compiled at run time with NVRTC).
 
 pub mod cuda;
 mod dense;
+pub mod error;
 pub mod graph;
+pub mod nvrtc;
+pub mod radial;
 
 pub use dense::DenseAttention;
+pub use error::{Error, Result};
 pub use graph::CudaGraph;
+pub use radial::{RadialAttention, RadialBackend, RadialConfig};
 
 use tch::Tensor;
 

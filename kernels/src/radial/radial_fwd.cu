@@ -1,0 +1,217 @@
+// Radial block-sparse flash-attention forward (design radial-attention.md, section 3.3).
+// One CTA per (query block, head, batch); BLOCK/16 warps, each owning 16 query rows. The CTA walks
+// its row of the CSR block layout, loading each kept key block in tiles of 64 keys into shared
+// memory, and keeps an online softmax (running max and sum, fp32) with fp32 output accumulators.
+// Both products use tensor cores through mma.sync.m16n8k16 (bf16 or fp16 in, fp32 accumulate).
+// Compiled at run time by NVRTC (no headers: bf16/fp16 travel as raw 16-bit words).
+
+typedef unsigned short u16;
+typedef unsigned int u32;
+struct __align__(16) Vec16 { u32 x, y, z, w; };
+
+#define NEG_INF __int_as_float(0xff800000)
+
+// Packs two floats into one register of two 16-bit values, `lo` in the low half.
+template <bool BF16> __device__ __forceinline__ u32 pack2(float lo, float hi);
+template <> __device__ __forceinline__ u32 pack2<true>(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+template <> __device__ __forceinline__ u32 pack2<false>(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+// c[16x8] += a[16x16] * b[16x8]; fragments as in the PTX ISA's m16n8k16 layout.
+template <bool BF16> __device__ __forceinline__ void mma(float c[4], const u32 a[4], u32 b0, u32 b1);
+template <> __device__ __forceinline__ void mma<true>(float c[4], const u32 a[4], u32 b0, u32 b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <> __device__ __forceinline__ void mma<false>(float c[4], const u32 a[4], u32 b0, u32 b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+template <bool BF16, int D, int BLOCK>
+__device__ __forceinline__ void radial_fwd(
+    const u16* __restrict__ q,            // [B, H, T, D]
+    const u16* __restrict__ k,            // [B, H, T, D]
+    const u16* __restrict__ v,            // [B, H, T, D]
+    u16* __restrict__ o,                  // [B, H, T, D]
+    float* __restrict__ lse,              // [B, H, T]  natural log of the softmax denominator
+    const unsigned char* __restrict__ key_pad,  // [B, T] 1 = padded key, or null
+    const int* __restrict__ row_ptr,      // [nb + 1]
+    const int* __restrict__ col_idx,      // [nnz]
+    int H, int T, float scale_log2) {
+    constexpr int KT = 64;          // keys per shared-memory tile
+    constexpr int THREADS = BLOCK / 16 * 32;
+    constexpr int KS = D + 8;       // K tile row stride (16-bit words): rows land 4 banks apart
+    constexpr int VS = KT + 8;      // V^T tile row stride
+    __shared__ __align__(16) u16 ks[KT * KS];   // K tile [KT keys][D]
+    __shared__ __align__(16) u16 vt[D * VS];    // V tile transposed [D][KT keys]
+    __shared__ float kbias[KT];                 // 0 for a real key, -inf for padding
+
+    const int qb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    const size_t head = ((size_t)b * H + h) * (size_t)T;  // first row of this (b, h)
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane >> 2, tig = lane & 3;
+    const int row0 = qb * BLOCK + warp * 16;
+    const int rows[2] = {row0 + g, row0 + g + 8};
+
+    // Q fragments for this warp's 16 rows, kept in registers for the whole row of blocks.
+    u32 qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int row = rows[i & 1], col = kk * 16 + tig * 2 + (i >> 1) * 8;
+            qf[kk][i] = row < T ? *(const u32*)(q + (head + row) * D + col) : 0u;
+        }
+    }
+
+    float acc[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    float m[2] = {NEG_INF, NEG_INF};  // running max, log2 units
+    float l[2] = {0.f, 0.f};          // running sum (this thread's columns; quad-reduced at the end)
+
+    for (int e = row_ptr[qb]; e < row_ptr[qb + 1]; ++e) {
+        const int kb = col_idx[e];
+        for (int sub = 0; sub < BLOCK / KT; ++sub) {
+            const int key0 = kb * BLOCK + sub * KT;
+            if (key0 >= T) break;
+            __syncthreads();  // the previous tile is no longer read
+            for (int idx = threadIdx.x; idx < KT * D / 8; idx += THREADS) {
+                const int r = idx / (D / 8), c = (idx % (D / 8)) * 8, key = key0 + r;
+                Vec16 kv = {0u, 0u, 0u, 0u}, vv = {0u, 0u, 0u, 0u};
+                if (key < T) {
+                    kv = *(const Vec16*)(k + (head + key) * D + c);
+                    vv = *(const Vec16*)(v + (head + key) * D + c);
+                }
+                *(Vec16*)(ks + r * KS + c) = kv;
+                const u16* ve = (const u16*)&vv;
+#pragma unroll
+                for (int i = 0; i < 8; ++i) vt[(c + i) * VS + r] = ve[i];
+            }
+            for (int r = threadIdx.x; r < KT; r += THREADS) {
+                const int key = key0 + r;
+                const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
+                kbias[r] = real ? 0.f : NEG_INF;
+            }
+            __syncthreads();
+
+            // S = Q K^T for 16 rows x KT keys.
+            float s[KT / 8][4];
+#pragma unroll
+            for (int n = 0; n < KT / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+                for (int n = 0; n < KT / 8; ++n) {
+                    const u16* kp = ks + (n * 8 + g) * KS + kk * 16 + tig * 2;
+                    mma<BF16>(s[n], qf[kk], *(const u32*)kp, *(const u32*)(kp + 8));
+                }
+            }
+
+            // Online softmax in log2 units.
+            float mnew[2] = {m[0], m[1]};
+#pragma unroll
+            for (int n = 0; n < KT / 8; ++n) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    s[n][i] = s[n][i] * scale_log2 + kbias[n * 8 + tig * 2 + (i & 1)];
+                    mnew[i >> 1] = fmaxf(mnew[i >> 1], s[n][i]);
+                }
+            }
+            float base[2], alpha[2];
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 1));
+                mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 2));
+                base[r] = mnew[r] == NEG_INF ? 0.f : mnew[r];  // a row with no real key yet
+                alpha[r] = fast_exp2(m[r] - base[r]);
+                m[r] = mnew[r];
+                l[r] *= alpha[r];
+            }
+#pragma unroll
+            for (int n = 0; n < KT / 8; ++n) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    s[n][i] = fast_exp2(s[n][i] - base[i >> 1]);
+                    l[i >> 1] += s[n][i];
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < D / 8; ++j) {
+                acc[j][0] *= alpha[0]; acc[j][1] *= alpha[0];
+                acc[j][2] *= alpha[1]; acc[j][3] *= alpha[1];
+            }
+
+            // O += P V: the S accumulators of two adjacent 8-key tiles form one A fragment.
+#pragma unroll
+            for (int kk = 0; kk < KT / 16; ++kk) {
+                const u32 a[4] = {pack2<BF16>(s[2 * kk][0], s[2 * kk][1]),
+                                  pack2<BF16>(s[2 * kk][2], s[2 * kk][3]),
+                                  pack2<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                  pack2<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+                for (int j = 0; j < D / 8; ++j) {
+                    const u16* vp = vt + (j * 8 + g) * VS + kk * 16 + tig * 2;
+                    mma<BF16>(acc[j], a, *(const u32*)vp, *(const u32*)(vp + 8));
+                }
+            }
+        }
+    }
+
+    // Finish: full row sums across the quad, normalise, write O and the log-sum-exp.
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+    const float inv[2] = {l[0] > 0.f ? 1.f / l[0] : 0.f, l[1] > 0.f ? 1.f / l[1] : 0.f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        if (rows[r] >= T) continue;
+        u16* orow = o + (head + rows[r]) * D;
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j) {
+            *(u32*)(orow + j * 8 + tig * 2) =
+                pack2<BF16>(acc[j][2 * r] * inv[r], acc[j][2 * r + 1] * inv[r]);
+        }
+        if (tig == 0) {
+            lse[head + rows[r]] = l[r] > 0.f ? (m[r] + __log2f(l[r])) * 0.69314718056f : NEG_INF;
+        }
+    }
+}
+
+#define RADIAL_ENTRY(NAME, BF16, D, BLOCK)                                                        \
+    extern "C" __global__ void __launch_bounds__(BLOCK / 16 * 32) NAME(                             \
+        const u16* q, const u16* k, const u16* v, u16* o, float* lse, const unsigned char* key_pad, \
+        const int* row_ptr, const int* col_idx, int H, int T, float scale_log2) {                   \
+        radial_fwd<BF16, D, BLOCK>(q, k, v, o, lse, key_pad, row_ptr, col_idx, H, T, scale_log2);   \
+    }
+
+RADIAL_ENTRY(radial_fwd_bf16_d64_b64, true, 64, 64)
+RADIAL_ENTRY(radial_fwd_bf16_d64_b128, true, 64, 128)
+RADIAL_ENTRY(radial_fwd_bf16_d128_b64, true, 128, 64)
+RADIAL_ENTRY(radial_fwd_bf16_d128_b128, true, 128, 128)
+RADIAL_ENTRY(radial_fwd_f16_d64_b64, false, 64, 64)
+RADIAL_ENTRY(radial_fwd_f16_d64_b128, false, 64, 128)
+RADIAL_ENTRY(radial_fwd_f16_d128_b64, false, 128, 64)
+RADIAL_ENTRY(radial_fwd_f16_d128_b128, false, 128, 128)
