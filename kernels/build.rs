@@ -36,4 +36,9 @@ fn main() {
     let cuda_lib = libtorch.join("../nvidia/cu13/lib");
     println!("cargo:rustc-link-search=native={}", cuda_lib.display());
     println!("cargo:rustc-link-lib=dylib:+verbatim=libcudart.so.13");
+    // Keep libtorch_cuda in this crate's test binaries even where nothing names its symbols:
+    // without it CUDA is "not available" to the GPU tests (environment.md).
+    println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+    println!("cargo:rustc-link-arg=-ltorch_cuda");
+    println!("cargo:rustc-link-arg=-Wl,--as-needed");
 }

@@ -176,6 +176,10 @@ pub enum BenchCommand {
     /// Sampling time for 1 and 32 motions (50 steps, CFG 2.5, 196 frames) at the reference size
     #[command(after_help = "Example:\n  keta bench generate --device cuda --json")]
     Generate(BenchOpts),
+    /// Attention forward: dense SDPA vs radial block-gather vs the fused radial kernel (bf16,
+    /// 8 heads, 4k/16k/64k tokens, head dims 64 and 128; CUDA only)
+    #[command(after_help = "Example:\n  keta bench attention --device cuda --json")]
+    Attention(BenchOpts),
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Features(o) => (o, bench_features),
         BenchCommand::Train(o) => (o, super::bench_model::bench_train),
         BenchCommand::Generate(o) => (o, super::bench_model::bench_generate),
+        BenchCommand::Attention(o) => (o, super::bench_attention::bench_attention),
     };
     bench(super::device(opts.device)?, opts.runs.max(1), opts.json)
 }

@@ -1,6 +1,7 @@
 //! One file per command: arguments -> validated values -> library calls -> outputs.
 
 mod bench;
+mod bench_attention;
 mod bench_model;
 mod data;
 mod decompose;

@@ -6,6 +6,8 @@
 
 pub mod fused;
 mod gather;
+#[cfg(test)]
+mod gpu_tests;
 pub mod mask;
 
 use std::sync::Arc;

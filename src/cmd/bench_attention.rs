@@ -1,0 +1,117 @@
+//! `keta bench attention`: dense SDPA vs radial block-gather vs the fused radial kernel, forward
+//! only, bf16, batch 1, 8 heads, at 4k/16k/64k tokens and head dims 64/128 (design
+//! radial-attention.md, section 4; anchors/attn_anchor.py times FlexAttention on the same layout).
+
+use std::time::Instant;
+
+use kernels::radial::{fused, gather_attention, LayoutCache};
+use kernels::{Attention, DenseAttention, RadialConfig};
+use tch::{Device, Kind, Tensor};
+
+use super::bench::{machine, sync};
+
+/// Calls of `f` per timed run: single forward calls at 4k tokens are shorter than launch jitter.
+const INNER: usize = 10;
+
+/// Median over `runs` of the mean time per call (ms) of `INNER` back-to-back calls, after warm-up.
+fn time_ms(device: Device, runs: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..3 {
+        f();
+    }
+    sync(device);
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..INNER {
+                f();
+            }
+            sync(device);
+            start.elapsed().as_secs_f64() * 1e3 / INNER as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        device.is_cuda(),
+        "keta bench attention times CUDA kernels: pass --device cuda"
+    );
+    let cfg = RadialConfig::default();
+    let cache = LayoutCache::default();
+    let (b, h) = (1i64, 8i64);
+    let name = machine(device);
+    if !json {
+        println!(
+            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}",
+            cfg.block, cfg.dense_core
+        );
+        println!(
+            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "tokens",
+            "dim",
+            "density",
+            "dense ms",
+            "gather ms",
+            "fused ms",
+            "dense TF/s",
+            "fused TF/s",
+            "fused err"
+        );
+    }
+    for d in [64i64, 128] {
+        for t in [4096i64, 16384, 65536] {
+            tch::manual_seed(0);
+            let make =
+                || Tensor::randn([b, h, t, d], (Kind::Float, device)).to_kind(Kind::BFloat16);
+            let (q, k, v) = (make(), make(), make());
+            let layout = cache.get((t as usize).div_ceil(cfg.block), cfg.rule(), device);
+            let (dense, gather, fused, err) = tch::no_grad(|| -> anyhow::Result<_> {
+                let dense = time_ms(device, runs, || {
+                    let _ = DenseAttention.attend(&q, &k, &v, None);
+                });
+                let gather = time_ms(device, runs, || {
+                    let _ = gather_attention(&q, &k, &v, None, &layout, cfg.block);
+                });
+                let fused_out = fused::forward(&q, &k, &v, None, &layout, cfg.block)?.0;
+                let fused = time_ms(device, runs, || {
+                    let _ = fused::forward(&q, &k, &v, None, &layout, cfg.block);
+                });
+                // Agreement with block-gather on the same inputs (both attend the same blocks).
+                let reference = gather_attention(&q, &k, &v, None, &layout, cfg.block);
+                let err = (fused_out.to_kind(Kind::Float) - reference.to_kind(Kind::Float))
+                    .abs()
+                    .max()
+                    .double_value(&[]);
+                Ok((dense, gather, fused, err))
+            })?;
+            // Effective TFLOP/s count the two matmuls (4 T_q T_k D per head) over kept token pairs.
+            let bl = cfg.block as f64;
+            let kept_pairs = layout.host.nnz() as f64 * bl * bl;
+            let kept_flops = 4.0 * (b * h * d) as f64 * kept_pairs;
+            let dense_flops = 4.0 * (b * h * d) as f64 * (t * t) as f64;
+            let tflops = |flops: f64, ms: f64| flops / ms / 1e9;
+            if json {
+                let out = serde_json::json!({
+                    "bench": "attention", "machine": name, "dtype": "bfloat16", "B": b, "H": h, "L": t,
+                    "D": d, "block": cfg.block, "dense_core": cfg.dense_core, "runs": runs,
+                    "radial_density": layout.host.density(),
+                    "dense_sdpa_ms": dense, "dense_sdpa_tflops": tflops(dense_flops, dense),
+                    "gather_ms": gather, "gather_eff_tflops": tflops(kept_flops, gather),
+                    "fused_ms": fused, "fused_eff_tflops": tflops(kept_flops, fused),
+                    "fused_vs_gather_max_abs": err,
+                });
+                println!("{out}");
+            } else {
+                println!(
+                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10.1} {:>10.1} {err:>9.1e}",
+                    100.0 * layout.host.density(),
+                    tflops(dense_flops, dense),
+                    tflops(kept_flops, fused),
+                );
+            }
+        }
+    }
+    Ok(())
+}
