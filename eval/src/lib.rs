@@ -35,6 +35,8 @@ pub mod glove;
 mod gru;
 pub mod metrics;
 pub mod pos;
+pub mod protocol;
+pub mod report;
 mod retrieval;
 pub mod training;
 
