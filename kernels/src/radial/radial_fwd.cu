@@ -90,90 +90,109 @@ __device__ __forceinline__ void radial_fwd(
     float m[2] = {NEG_INF, NEG_INF};  // running max, log2 units
     float l[2] = {0.f, 0.f};          // running sum (this thread's columns; quad-reduced at the end)
 
-    for (int e = row_ptr[qb]; e < row_ptr[qb + 1]; ++e) {
-        const int kb = col_idx[e];
-        for (int sub = 0; sub < BLOCK / KT; ++sub) {
-            const int key0 = kb * BLOCK + sub * KT;
-            if (key0 >= T) break;
-            __syncthreads();  // the previous tile is no longer read
-            for (int idx = threadIdx.x; idx < KT * D / 8; idx += THREADS) {
-                const int r = idx / (D / 8), c = (idx % (D / 8)) * 8, key = key0 + r;
-                Vec16 kv = {0u, 0u, 0u, 0u}, vv = {0u, 0u, 0u, 0u};
-                if (key < T) {
-                    kv = *(const Vec16*)(k + (head + key) * D + c);
-                    vv = *(const Vec16*)(v + (head + key) * D + c);
-                }
-                *(Vec16*)(ks + r * KS + c) = kv;
-                const u16* ve = (const u16*)&vv;
+    // The row's key tiles: each kept block in BLOCK / KT tiles of KT keys. Tiles past T (the last
+    // block's tail) load zeros and are masked. Global loads of tile i + 1 go to registers while
+    // tile i is computed, so their latency hides behind the tensor-core work.
+    constexpr int SUBS = BLOCK / KT;
+    constexpr int LOADS = KT * D / 8 / THREADS;  // 16-byte loads per thread per tile, K and V each
+    const int e0 = row_ptr[qb];
+    const int ntiles = (row_ptr[qb + 1] - e0) * SUBS;
+    Vec16 kreg[LOADS], vreg[LOADS];
+    auto load_tile = [&](int tile) {
+        const int key0 = col_idx[e0 + tile / SUBS] * BLOCK + (tile % SUBS) * KT;
 #pragma unroll
-                for (int i = 0; i < 8; ++i) vt[(c + i) * VS + r] = ve[i];
-            }
-            for (int r = threadIdx.x; r < KT; r += THREADS) {
-                const int key = key0 + r;
-                const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
-                kbias[r] = real ? 0.f : NEG_INF;
-            }
-            __syncthreads();
+        for (int i = 0; i < LOADS; ++i) {
+            const int idx = threadIdx.x + i * THREADS;
+            // K: row-major, consecutive threads along a row (coalesced, conflict-free stores).
+            const int kr = idx / (D / 8), kc = (idx % (D / 8)) * 8;
+            // V: consecutive threads along keys, so the transposed 16-bit stores hit distinct banks.
+            const int vr = idx % KT, vc = (idx / KT) * 8;
+            const Vec16 zero = {0u, 0u, 0u, 0u};
+            kreg[i] = key0 + kr < T ? *(const Vec16*)(k + (head + key0 + kr) * D + kc) : zero;
+            vreg[i] = key0 + vr < T ? *(const Vec16*)(v + (head + key0 + vr) * D + vc) : zero;
+        }
+    };
+    if (ntiles > 0) load_tile(0);
 
-            // S = Q K^T for 16 rows x KT keys.
-            float s[KT / 8][4];
+    for (int tile = 0; tile < ntiles; ++tile) {
+        const int key0 = col_idx[e0 + tile / SUBS] * BLOCK + (tile % SUBS) * KT;
+        __syncthreads();  // the previous tile is no longer read
 #pragma unroll
-            for (int n = 0; n < KT / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        for (int i = 0; i < LOADS; ++i) {
+            const int idx = threadIdx.x + i * THREADS;
+            const int kr = idx / (D / 8), kc = (idx % (D / 8)) * 8;
+            const int vr = idx % KT, vc = (idx / KT) * 8;
+            *(Vec16*)(ks + kr * KS + kc) = kreg[i];
+            const u16* ve = (const u16*)&vreg[i];
 #pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk) {
-#pragma unroll
-                for (int n = 0; n < KT / 8; ++n) {
-                    const u16* kp = ks + (n * 8 + g) * KS + kk * 16 + tig * 2;
-                    mma<BF16>(s[n], qf[kk], *(const u32*)kp, *(const u32*)(kp + 8));
-                }
-            }
+            for (int j = 0; j < 8; ++j) vt[(vc + j) * VS + vr] = ve[j];
+        }
+        for (int r = threadIdx.x; r < KT; r += THREADS) {
+            const int key = key0 + r;
+            const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
+            kbias[r] = real ? 0.f : NEG_INF;
+        }
+        __syncthreads();
+        if (tile + 1 < ntiles) load_tile(tile + 1);
 
-            // Online softmax in log2 units.
-            float mnew[2] = {m[0], m[1]};
+        // S = Q K^T for 16 rows x KT keys.
+        float s[KT / 8][4];
+#pragma unroll
+        for (int n = 0; n < KT / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
 #pragma unroll
             for (int n = 0; n < KT / 8; ++n) {
-#pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    s[n][i] = s[n][i] * scale_log2 + kbias[n * 8 + tig * 2 + (i & 1)];
-                    mnew[i >> 1] = fmaxf(mnew[i >> 1], s[n][i]);
-                }
+                const u16* kp = ks + (n * 8 + g) * KS + kk * 16 + tig * 2;
+                mma<BF16>(s[n], qf[kk], *(const u32*)kp, *(const u32*)(kp + 8));
             }
-            float base[2], alpha[2];
+        }
+
+        // Online softmax in log2 units.
+        float mnew[2] = {m[0], m[1]};
 #pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 1));
-                mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 2));
-                base[r] = mnew[r] == NEG_INF ? 0.f : mnew[r];  // a row with no real key yet
-                alpha[r] = fast_exp2(m[r] - base[r]);
-                m[r] = mnew[r];
-                l[r] *= alpha[r];
+        for (int n = 0; n < KT / 8; ++n) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                s[n][i] = s[n][i] * scale_log2 + kbias[n * 8 + tig * 2 + (i & 1)];
+                mnew[i >> 1] = fmaxf(mnew[i >> 1], s[n][i]);
             }
+        }
+        float base[2], alpha[2];
 #pragma unroll
-            for (int n = 0; n < KT / 8; ++n) {
+        for (int r = 0; r < 2; ++r) {
+            mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 1));
+            mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 2));
+            base[r] = mnew[r] == NEG_INF ? 0.f : mnew[r];  // a row with no real key yet
+            alpha[r] = fast_exp2(m[r] - base[r]);
+            m[r] = mnew[r];
+            l[r] *= alpha[r];
+        }
 #pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    s[n][i] = fast_exp2(s[n][i] - base[i >> 1]);
-                    l[i >> 1] += s[n][i];
-                }
+        for (int n = 0; n < KT / 8; ++n) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                s[n][i] = fast_exp2(s[n][i] - base[i >> 1]);
+                l[i >> 1] += s[n][i];
             }
+        }
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j) {
+            acc[j][0] *= alpha[0]; acc[j][1] *= alpha[0];
+            acc[j][2] *= alpha[1]; acc[j][3] *= alpha[1];
+        }
+
+        // O += P V: the S accumulators of two adjacent 8-key tiles form one A fragment.
+#pragma unroll
+        for (int kk = 0; kk < KT / 16; ++kk) {
+            const u32 a[4] = {pack2<BF16>(s[2 * kk][0], s[2 * kk][1]),
+                              pack2<BF16>(s[2 * kk][2], s[2 * kk][3]),
+                              pack2<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                              pack2<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
             for (int j = 0; j < D / 8; ++j) {
-                acc[j][0] *= alpha[0]; acc[j][1] *= alpha[0];
-                acc[j][2] *= alpha[1]; acc[j][3] *= alpha[1];
-            }
-
-            // O += P V: the S accumulators of two adjacent 8-key tiles form one A fragment.
-#pragma unroll
-            for (int kk = 0; kk < KT / 16; ++kk) {
-                const u32 a[4] = {pack2<BF16>(s[2 * kk][0], s[2 * kk][1]),
-                                  pack2<BF16>(s[2 * kk][2], s[2 * kk][3]),
-                                  pack2<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                  pack2<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-                for (int j = 0; j < D / 8; ++j) {
-                    const u16* vp = vt + (j * 8 + g) * VS + kk * 16 + tig * 2;
-                    mma<BF16>(acc[j], a, *(const u32*)vp, *(const u32*)(vp + 8));
-                }
+                const u16* vp = vt + (j * 8 + g) * VS + kk * 16 + tig * 2;
+                mma<BF16>(acc[j], a, *(const u32*)vp, *(const u32*)(vp + 8));
             }
         }
     }
