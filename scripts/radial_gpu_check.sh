@@ -2,7 +2,7 @@
 # Radial attention on the GPU machine (issue #9, design radial-attention.md section 4), in one call:
 # the GPU-only kernels tests (fused kernel vs the fp32 dense masked reference), `keta bench
 # attention`, the FlexAttention anchor (anchors/attn_anchor.py) for the same shapes, and
-# compute-sanitizer memcheck over the fused kernel where the machine has it.
+# compute-sanitizer memcheck and racecheck over the fused kernel where the machine has it.
 #
 #   here:        scripts/radial_gpu_check.sh stage     # builds keta + the kernels test binary into
 #                                                      # .device/radial (git-ignored), copies the anchor
@@ -55,6 +55,10 @@ run)
         timeout "${SANITIZER_TIMEOUT:-120}" compute-sanitizer --tool memcheck --print-limit 20 \
             "$bin/kernels-tests" --ignored --test-threads 1 auto_backend_with_condition_tokens 2>&1 |
             tail -n 25 | tee "$OUT/sanitizer.log"
+        echo "== compute-sanitizer racecheck (shared memory of the fused kernel)" >&2
+        timeout "${SANITIZER_TIMEOUT:-120}" compute-sanitizer --tool racecheck --print-limit 20 \
+            "$bin/kernels-tests" --ignored --test-threads 1 auto_backend_with_condition_tokens 2>&1 |
+            tail -n 25 | tee -a "$OUT/sanitizer.log"
     else
         echo "compute-sanitizer not found" | tee "$OUT/sanitizer.log"
     fi

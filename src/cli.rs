@@ -177,7 +177,7 @@ pub enum BenchCommand {
     #[command(after_help = "Example:\n  keta bench generate --device cuda --json")]
     Generate(BenchOpts),
     /// Attention forward: dense SDPA vs radial block-gather vs the fused radial kernel (bf16,
-    /// 8 heads, 4k/16k/64k tokens, head dims 64 and 128; CUDA only)
+    /// 8 heads, 1k-64k tokens, head dims 64 and 128; CUDA only)
     #[command(after_help = "Example:\n  keta bench attention --device cuda --json")]
     Attention(BenchOpts),
 }

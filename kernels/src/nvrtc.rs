@@ -100,14 +100,31 @@ pub struct Loaded {
     /// The device's primary context.
     pub ctx: Arc<CudaContext>,
     module: Arc<CudaModule>,
+    functions: Mutex<HashMap<String, CudaFunction>>,
 }
 
 impl Loaded {
-    /// The kernel `name` of this module.
-    pub fn function(&self, name: &str) -> Result<CudaFunction> {
-        self.module
+    /// The kernel `name` of this module, allowed `dynamic_smem` bytes of dynamic shared memory
+    /// (above 48 KiB a kernel must opt in); looked up once per process.
+    pub fn function(&self, name: &str, dynamic_smem: u32) -> Result<CudaFunction> {
+        let mut map = self.functions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = map.get(name) {
+            return Ok(f.clone());
+        }
+        let f = self
+            .module
             .load_function(name)
-            .map_err(|e| Error::Driver(format!("kernel {name}: {e:?}")))
+            .map_err(|e| Error::Driver(format!("kernel {name}: {e:?}")))?;
+        if dynamic_smem > 48 * 1024 {
+            use cudarc::driver::sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES as MAX_DYN;
+            f.set_attribute(MAX_DYN, dynamic_smem as i32).map_err(|e| {
+                Error::Driver(format!(
+                    "kernel {name}: {dynamic_smem} bytes of shared memory: {e:?}"
+                ))
+            })?;
+        }
+        map.insert(name.to_string(), f.clone());
+        Ok(f)
     }
 }
 
@@ -137,7 +154,11 @@ pub fn module(name: &'static str, src: &'static str, ordinal: usize) -> Result<A
     let module = ctx
         .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
         .map_err(|e| Error::Driver(format!("loading {name} on device {ordinal}: {e:?}")))?;
-    let loaded = Arc::new(Loaded { ctx, module });
+    let loaded = Arc::new(Loaded {
+        ctx,
+        module,
+        functions: Mutex::default(),
+    });
     map.insert((name, ordinal), loaded.clone());
     Ok(loaded)
 }

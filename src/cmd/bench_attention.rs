@@ -1,6 +1,7 @@
 //! `keta bench attention`: dense SDPA vs radial block-gather vs the fused radial kernel, forward
-//! only, bf16, batch 1, 8 heads, at 4k/16k/64k tokens and head dims 64/128 (design
-//! radial-attention.md, section 4; anchors/attn_anchor.py times FlexAttention on the same layout).
+//! only, bf16, batch 1, 8 heads, at 1k-64k tokens and head dims 64/128 (design radial-attention.md,
+//! section 4; anchors/attn_anchor.py times FlexAttention on the same layout). 1k and 2k locate the
+//! length where radial overtakes dense (`RadialConfig::auto_dense_below`).
 
 use std::time::Instant;
 
@@ -61,7 +62,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
         );
     }
     for d in [64i64, 128] {
-        for t in [4096i64, 16384, 65536] {
+        for t in [1024i64, 2048, 4096, 16384, 65536] {
             tch::manual_seed(0);
             let make =
                 || Tensor::randn([b, h, t, d], (Kind::Float, device)).to_kind(Kind::BFloat16);

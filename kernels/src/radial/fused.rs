@@ -155,7 +155,9 @@ pub fn forward(
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
     let loaded = crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?;
-    let func = loaded.function(&entry(kind, d, block))?;
+    // K and V tiles of 64 keys, double-buffered, rows padded by 8 elements; a key bias per stage.
+    let smem = (2 * 2 * 64 * (d as u32 + 8) * 2) + 2 * 64 * 4;
+    let func = loaded.function(&entry(kind, d, block), smem)?;
     let stream = loaded.ctx.default_stream();
     let ptr = |x: &Tensor| x.data_ptr() as u64;
     let (qp, kp, vp, op, lp) = (ptr(q), ptr(k), ptr(v), ptr(&out), ptr(&lse));
@@ -166,7 +168,7 @@ pub fn forward(
     let cfg = LaunchConfig {
         grid_dim: (nb as u32, h as u32, b as u32),
         block_dim: (block as u32 / 16 * 32, 1, 1),
-        shared_mem_bytes: 0,
+        shared_mem_bytes: smem,
     };
     let mut launch = stream.launch_builder(&func);
     launch

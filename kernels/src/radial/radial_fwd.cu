@@ -2,7 +2,9 @@
 // One CTA per (query block, head, batch); BLOCK/16 warps, each owning 16 query rows. The CTA walks
 // its row of the CSR block layout, loading each kept key block in tiles of 64 keys into shared
 // memory, and keeps an online softmax (running max and sum, fp32) with fp32 output accumulators.
-// Both products use tensor cores through mma.sync.m16n8k16 (bf16 or fp16 in, fp32 accumulate).
+// Both products use tensor cores through mma.sync.m16n8k16 (bf16 or fp16 in, fp32 accumulate), with
+// B fragments read by ldmatrix (.trans for V). Key tiles are double-buffered: cp.async copies tile
+// i + 1 into shared memory while tile i is computed.
 // Compiled at run time by NVRTC (no headers: bf16/fp16 travel as raw 16-bit words).
 
 typedef unsigned short u16;
@@ -41,6 +43,30 @@ template <> __device__ __forceinline__ void mma<false>(float c[4], const u32 a[4
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// 32-bit shared-memory address of a generic pointer into shared memory.
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+    unsigned long long a;
+    asm("cvta.to.shared.u64 %0, %1;" : "=l"(a) : "l"(p));
+    return (u32)a;
+}
+
+// Four 8x8 16-bit matrices from shared memory; lane l gives the address of row l % 8 of matrix l / 8.
+__device__ __forceinline__ void ldsm_x4(u32 r[4], u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(u32 r[4], u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+// 16 bytes global -> shared without registers; `bytes` = 0 writes zeros (rows past T).
+__device__ __forceinline__ void cp_async16(u32 dst, const void* src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
+
 __device__ __forceinline__ float fast_exp2(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
@@ -60,11 +86,14 @@ __device__ __forceinline__ void radial_fwd(
     int H, int T, float scale_log2) {
     constexpr int KT = 64;          // keys per shared-memory tile
     constexpr int THREADS = BLOCK / 16 * 32;
-    constexpr int KS = D + 8;       // K tile row stride (16-bit words): rows land 4 banks apart
-    constexpr int VS = KT + 8;      // V^T tile row stride
-    __shared__ __align__(16) u16 ks[KT * KS];   // K tile [KT keys][D]
-    __shared__ __align__(16) u16 vt[D * VS];    // V tile transposed [D][KT keys]
-    __shared__ float kbias[KT];                 // 0 for a real key, -inf for padding
+    constexpr int KS = D + 8;       // tile row stride (16-bit words): the 8 rows an ldmatrix reads
+                                    // start 4 banks apart, so they hit 32 distinct banks
+    constexpr int TILE = KT * KS;   // one K or V tile
+    // Dynamic shared memory: K[2][KT][KS], V[2][KT][KS] (row-major, as in global), kbias[2][KT].
+    extern __shared__ __align__(16) unsigned char smem[];
+    u16* ks = (u16*)smem;
+    u16* vs = ks + 2 * TILE;
+    float* kbias = (float*)(vs + 2 * TILE);  // 0 for a real key, -inf for padding
 
     const int qb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     const size_t head = ((size_t)b * H + h) * (size_t)T;  // first row of this (b, h)
@@ -91,60 +120,60 @@ __device__ __forceinline__ void radial_fwd(
     float l[2] = {0.f, 0.f};          // running sum (this thread's columns; quad-reduced at the end)
 
     // The row's key tiles: each kept block in BLOCK / KT tiles of KT keys. Tiles past T (the last
-    // block's tail) load zeros and are masked. Global loads of tile i + 1 go to registers while
-    // tile i is computed, so their latency hides behind the tensor-core work.
+    // block's tail) load zeros and are masked.
     constexpr int SUBS = BLOCK / KT;
-    constexpr int LOADS = KT * D / 8 / THREADS;  // 16-byte loads per thread per tile, K and V each
+    constexpr int LOADS = KT * D / 8 / THREADS;  // 16-byte copies per thread per tile, K and V each
     const int e0 = row_ptr[qb];
     const int ntiles = (row_ptr[qb + 1] - e0) * SUBS;
-    Vec16 kreg[LOADS], vreg[LOADS];
-    auto load_tile = [&](int tile) {
+    auto issue = [&](int tile) {
         const int key0 = col_idx[e0 + tile / SUBS] * BLOCK + (tile % SUBS) * KT;
+        const int stage = tile & 1;
 #pragma unroll
         for (int i = 0; i < LOADS; ++i) {
             const int idx = threadIdx.x + i * THREADS;
-            // K: row-major, consecutive threads along a row (coalesced, conflict-free stores).
-            const int kr = idx / (D / 8), kc = (idx % (D / 8)) * 8;
-            // V: consecutive threads along keys, so the transposed 16-bit stores hit distinct banks.
-            const int vr = idx % KT, vc = (idx / KT) * 8;
-            const Vec16 zero = {0u, 0u, 0u, 0u};
-            kreg[i] = key0 + kr < T ? *(const Vec16*)(k + (head + key0 + kr) * D + kc) : zero;
-            vreg[i] = key0 + vr < T ? *(const Vec16*)(v + (head + key0 + vr) * D + vc) : zero;
-        }
-    };
-    if (ntiles > 0) load_tile(0);
-
-    for (int tile = 0; tile < ntiles; ++tile) {
-        const int key0 = col_idx[e0 + tile / SUBS] * BLOCK + (tile % SUBS) * KT;
-        __syncthreads();  // the previous tile is no longer read
-#pragma unroll
-        for (int i = 0; i < LOADS; ++i) {
-            const int idx = threadIdx.x + i * THREADS;
-            const int kr = idx / (D / 8), kc = (idx % (D / 8)) * 8;
-            const int vr = idx % KT, vc = (idx / KT) * 8;
-            *(Vec16*)(ks + kr * KS + kc) = kreg[i];
-            const u16* ve = (const u16*)&vreg[i];
-#pragma unroll
-            for (int j = 0; j < 8; ++j) vt[(vc + j) * VS + vr] = ve[j];
+            const int r = idx / (D / 8), c = (idx % (D / 8)) * 8;  // consecutive threads along a row
+            const bool in = key0 + r < T;
+            const size_t off = in ? (head + key0 + r) * D + c : 0;
+            cp_async16(smem_addr(ks + stage * TILE + r * KS + c), k + off, in ? 16 : 0);
+            cp_async16(smem_addr(vs + stage * TILE + r * KS + c), v + off, in ? 16 : 0);
         }
         for (int r = threadIdx.x; r < KT; r += THREADS) {
             const int key = key0 + r;
             const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
-            kbias[r] = real ? 0.f : NEG_INF;
+            kbias[stage * KT + r] = real ? 0.f : NEG_INF;
         }
-        __syncthreads();
-        if (tile + 1 < ntiles) load_tile(tile + 1);
+        cp_async_commit();
+    };
+    issue(0);  // every row keeps the sink block: ntiles >= 1
+
+    for (int tile = 0; tile < ntiles; ++tile) {
+        const int stage = tile & 1;
+        // Tile + 1 goes into the other stage, last read in the previous iteration (barrier below).
+        if (tile + 1 < ntiles) {
+            issue(tile + 1);
+        } else {
+            cp_async_commit();  // an empty group keeps wait_group 1 meaning "tile has landed"
+        }
+        cp_async_wait_one();
+        __syncthreads();  // every thread's copies (and kbias stores) of this tile are visible
+        const u16* kt = ks + stage * TILE;
+        const u16* vt = vs + stage * TILE;
+        const float* bias = kbias + stage * KT;
 
         // S = Q K^T for 16 rows x KT keys.
         float s[KT / 8][4];
 #pragma unroll
         for (int n = 0; n < KT / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        // K rows are the B operand's columns: matrices (keys n*8.., dims 32*kk2 + 0/8/16/24).
+        const int lrow = lane & 7, lmat = lane >> 3;
 #pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk) {
+        for (int n = 0; n < KT / 8; ++n) {
 #pragma unroll
-            for (int n = 0; n < KT / 8; ++n) {
-                const u16* kp = ks + (n * 8 + g) * KS + kk * 16 + tig * 2;
-                mma<BF16>(s[n], qf[kk], *(const u32*)kp, *(const u32*)(kp + 8));
+            for (int kk2 = 0; kk2 < D / 32; ++kk2) {
+                u32 bk[4];
+                ldsm_x4(bk, smem_addr(kt + (n * 8 + lrow) * KS + kk2 * 32 + lmat * 8));
+                mma<BF16>(s[n], qf[2 * kk2], bk[0], bk[1]);
+                mma<BF16>(s[n], qf[2 * kk2 + 1], bk[2], bk[3]);
             }
         }
 
@@ -154,7 +183,7 @@ __device__ __forceinline__ void radial_fwd(
         for (int n = 0; n < KT / 8; ++n) {
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
-                s[n][i] = s[n][i] * scale_log2 + kbias[n * 8 + tig * 2 + (i & 1)];
+                s[n][i] = s[n][i] * scale_log2 + bias[n * 8 + tig * 2 + (i & 1)];
                 mnew[i >> 1] = fmaxf(mnew[i >> 1], s[n][i]);
             }
         }
@@ -189,12 +218,16 @@ __device__ __forceinline__ void radial_fwd(
                               pack2<BF16>(s[2 * kk][2], s[2 * kk][3]),
                               pack2<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                               pack2<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            // V^T fragments: matrices (keys 16*kk + 0/8, dims 16*j2 + 0/8), transposed on load.
 #pragma unroll
-            for (int j = 0; j < D / 8; ++j) {
-                const u16* vp = vt + (j * 8 + g) * VS + kk * 16 + tig * 2;
-                mma<BF16>(acc[j], a, *(const u32*)vp, *(const u32*)(vp + 8));
+            for (int j2 = 0; j2 < D / 16; ++j2) {
+                u32 bv[4];
+                ldsm_x4_trans(bv, smem_addr(vt + (kk * 16 + (lmat & 1) * 8 + lrow) * KS + j2 * 16 + (lmat >> 1) * 8));
+                mma<BF16>(acc[2 * j2], a, bv[0], bv[1]);
+                mma<BF16>(acc[2 * j2 + 1], a, bv[2], bv[3]);
             }
         }
+        __syncthreads();  // this stage is free for tile + 2
     }
 
     // Finish: full row sums across the quad, normalise, write O and the log-sum-exp.
@@ -220,7 +253,7 @@ __device__ __forceinline__ void radial_fwd(
 }
 
 #define RADIAL_ENTRY(NAME, BF16, D, BLOCK)                                                        \
-    extern "C" __global__ void __launch_bounds__(BLOCK / 16 * 32) NAME(                             \
+    extern "C" __global__ void __launch_bounds__(BLOCK / 16 * 32, D == 64 ? 2 : 1) NAME(                             \
         const u16* q, const u16* k, const u16* v, u16* o, float* lse, const unsigned char* key_pad, \
         const int* row_ptr, const int* col_idx, int H, int T, float scale_log2) {                   \
         radial_fwd<BF16, D, BLOCK>(q, k, v, o, lse, key_pad, row_ptr, col_idx, H, T, scale_log2);   \
