@@ -22,11 +22,17 @@ pub enum Command {
         after_help = "Example:\n  keta generate --text \"a person walks forward, then waves\" --seconds 6"
     )]
     Generate(GenerateArgs),
-    /// Train a model: the denoiser (mdm) or the text-KP aligner (aligner); the evaluator lands with issue #8
+    /// Train a model: the denoiser (mdm), the text-KP aligner (aligner) or the evaluator
     #[command(
-        after_help = "Examples:\n  keta train mdm --data data/synth --out runs/mdm --config configs/default-model.json\n  keta train mdm --data data/synth --out runs/mdm --resume --steps 80000\n  keta train aligner --data data/synth --out runs/aligner --config configs/aligner-tiny.json\n  keta train mdm --data data/synth --out runs/keta --lambda-kp 0.001 --aligner runs/aligner"
+        after_help = "Examples:\n  keta train mdm --data data/synth --out runs/mdm --config configs/default-model.json\n  keta train mdm --data data/synth --out runs/mdm --resume --steps 80000\n  keta train aligner --data data/synth --out runs/aligner --config configs/aligner-tiny.json\n  keta train mdm --data data/synth --out runs/keta --lambda-kp 0.001 --aligner runs/aligner\n  keta train mdm --data data/synth --out runs/keta-dec --config configs/keta-decoder-tiny.json --aligner runs/aligner\n  keta train evaluator --data data/synth --out runs/evaluator --config configs/evaluator-tiny.json"
     )]
     Train(TrainArgs),
+    /// Evaluate a model by the HumanML3D protocol (R-precision, FID, MM-Dist, Diversity,
+    /// MultiModality, KP accuracy) on a data folder's test split
+    #[command(
+        after_help = "Examples:\n  keta eval --model runs/mdm --data data/synth --evaluator runs/evaluator --out eval.json\n  keta eval --model runs/keta --data data/synth --evaluator runs/evaluator --replications 5 --refine-rounds 2"
+    )]
+    Eval(EvalArgs),
     /// Model folders: pack a checkpoint for shipping (fp16 weights, no optimizer state)
     #[command(subcommand)]
     Model(ModelCommand),
@@ -279,7 +285,7 @@ pub enum TrainWhat {
     Mdm,
     /// The text-KP aligner (KETA), on ground-truth motions and rules sub-sentences
     Aligner,
-    /// The evaluator networks (issue #8)
+    /// The text-motion evaluator that `keta eval` scores with (our own, 50-d GloVe)
     Evaluator,
 }
 
@@ -319,6 +325,65 @@ pub struct TrainArgs {
     /// Rendezvous for multi-GPU runs (issue #10)
     #[arg(long)]
     pub rendezvous: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model: a model folder, a checkpoint or a training output folder
+    #[arg(long)]
+    pub model: PathBuf,
+    /// HumanML3D-layout data folder; its test split is evaluated
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Evaluator folder (from `keta train evaluator`, or the official one converted by
+    /// scripts/convert_evaluator.py)
+    #[arg(long, default_value = "models/evaluator")]
+    pub evaluator: PathBuf,
+    /// Replications (mean and 95% interval over them)
+    #[arg(long, default_value_t = 20)]
+    pub replications: usize,
+    /// Replications that also measure MultiModality (100 captions x 30 motions each)
+    #[arg(long, default_value_t = 5)]
+    pub mm_replications: usize,
+    /// Replications that also score the KP-accuracy prompt set (default: all)
+    #[arg(long)]
+    pub kp_replications: Option<usize>,
+    /// Test clips per replication (whole batches of 32)
+    #[arg(long, default_value_t = 1000)]
+    pub max_motions: usize,
+    /// How captions are split into sub-sentences (KETA decoder models)
+    #[arg(long, value_enum, default_value_t = DecomposeArg::Rules)]
+    pub decompose: DecomposeArg,
+    /// Report file (JSON); a Markdown table is written beside it (.md)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 2.5)]
+    pub guidance: f64,
+    #[arg(long, value_enum, default_value_t = SamplerArg::Ddpm)]
+    pub sampler: SamplerArg,
+    /// Extra re-noise/denoise rounds with fresh guide tokens (KETA decoder models)
+    #[arg(long, default_value_t = 0)]
+    pub refine_rounds: usize,
+    #[arg(long, value_enum, default_value_t = RefineFromArg::Xt)]
+    pub refine_from: RefineFromArg,
+    /// Sampling precision: bf16 is 3-5x faster on a GPU (numbers shift slightly; say which you used)
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Fp32)]
+    pub precision: PrecisionArg,
+    /// Motions per sampling call
+    #[arg(long, default_value_t = 256)]
+    pub chunk: usize,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    Fp32,
+    Bf16,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 
 mod data;
 mod decompose;
+mod eval;
 mod features;
 mod generate;
 mod gpu;

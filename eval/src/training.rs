@@ -13,11 +13,12 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 use train::{AdamW, AdamWConfig, FlatParams};
 
 use crate::error::{Error, Result};
-use crate::evaluator::Evaluator;
+use crate::evaluator::{Evaluator, EvaluatorConfig, UNIT_LENGTH};
 use crate::pos::{evaluator_tokens, humanml3d_tokens, TokenSequence};
 
 /// Margin of the hinge on shifted (negative) pairs.
@@ -56,6 +57,89 @@ fn step_hash(seed: u64, step: u64) -> u64 {
 /// The shift of step `step`'s negatives for a batch of `b`: 1..=b-1.
 pub fn shift_of_step(seed: u64, step: u64, b: usize) -> i64 {
     1 + (step_hash(seed, step) % (b.max(2) as u64 - 1)) as i64
+}
+
+/// `keta train evaluator`'s configuration (`--config FILE.json`; every default here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluatorRunConfig {
+    pub model: EvaluatorConfig,
+    /// Adam's learning rate (the reference: 1e-4).
+    pub lr: f64,
+    /// Global gradient-norm clip (the reference clips each network at 0.5).
+    pub grad_clip: f64,
+    pub steps: u64,
+    /// The reference trains on batches of 32 (also R-precision's batch).
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Clips of min_rows..=max_rows rows, randomly cropped to whole movement units.
+    pub min_rows: usize,
+    pub max_rows: usize,
+    pub log_every: u64,
+    pub val_every: u64,
+    pub val_batches: usize,
+    pub ckpt_every: u64,
+    pub keep_checkpoints: usize,
+    pub time_limit_minutes: Option<f64>,
+}
+
+impl Default for EvaluatorRunConfig {
+    fn default() -> Self {
+        Self {
+            model: EvaluatorConfig::default(),
+            lr: 1e-4,
+            grad_clip: 0.5,
+            steps: 20_000,
+            batch_size: 32,
+            seed: 0,
+            min_rows: 40,
+            max_rows: 196,
+            log_every: 100,
+            val_every: 1000,
+            val_batches: 8,
+            ckpt_every: 2000,
+            keep_checkpoints: 2,
+            time_limit_minutes: None,
+        }
+    }
+}
+
+impl EvaluatorRunConfig {
+    /// Refuses values that cannot train, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        let bad = |msg: &str| Err(Error::Invalid(format!("evaluator config: {msg}")));
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("lr must be > 0");
+        }
+        if self.steps == 0 || self.batch_size < 2 {
+            return bad("steps must be >= 1 and batch_size >= 2 (negatives come from the batch)");
+        }
+        if self.min_rows < UNIT_LENGTH || self.min_rows > self.max_rows {
+            return bad("need 4 <= min_rows <= max_rows");
+        }
+        if self.max_rows > self.model.max_motion_length {
+            return bad("max_rows must not exceed model.max_motion_length");
+        }
+        if self.log_every == 0 || self.val_every == 0 || self.ckpt_every == 0 {
+            return bad("log_every, val_every and ckpt_every must be >= 1");
+        }
+        if self.keep_checkpoints == 0 {
+            return bad("keep_checkpoints must be >= 1");
+        }
+        Ok(())
+    }
+
+    /// The loop's cadence.
+    pub fn cadence(&self) -> train::Cadence {
+        train::Cadence {
+            steps: self.steps,
+            log_every: self.log_every,
+            val_every: self.val_every,
+            ckpt_every: self.ckpt_every,
+            time_limit_minutes: self.time_limit_minutes,
+        }
+    }
 }
 
 /// One training batch: de-normalised motion features, their lengths and captions.

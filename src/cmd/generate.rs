@@ -30,10 +30,11 @@ const EXPLAIN_EVENTS: usize = 12;
 const MAX_MOTIONS: usize = 1024;
 
 /// One prompt with what the decomposition made of it.
-struct Prompt {
-    text: String,
-    sentences: Vec<String>,
-    fallback: Option<String>,
+pub(crate) struct Prompt {
+    pub text: String,
+    pub sentences: Vec<String>,
+    /// Why the LLM decomposition failed, when the rules stood in.
+    pub fallback: Option<String>,
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -74,7 +75,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let load_s = t.elapsed().as_secs_f64();
 
     // 2. Decomposition (shown, stored; the encoder variant conditions on the caption alone).
-    let prompts = decompose(&args, texts)?;
+    let prompts = decompose_texts(args.decompose, texts)?;
     for p in &prompts {
         eprintln!("keta: {:?} -> {}", p.text, p.sentences.join(" | "));
         if let Some(reason) = &p.fallback {
@@ -368,8 +369,12 @@ fn slug(text: &str) -> String {
     }
 }
 
-fn decompose(args: &GenerateArgs, texts: Vec<String>) -> anyhow::Result<Vec<Prompt>> {
-    let backend = match args.decompose {
+/// Each text split into sub-sentences by `kind` (the LLM falls back to the rules per text).
+pub(crate) fn decompose_texts(
+    kind: DecomposeArg,
+    texts: Vec<String>,
+) -> anyhow::Result<Vec<Prompt>> {
+    let backend = match kind {
         DecomposeArg::None => {
             return Ok(texts
                 .into_iter()
@@ -521,7 +526,7 @@ fn explain(prompt: &Prompt, joints: &Tensor, fps: f64) -> anyhow::Result<()> {
 }
 
 /// At most `max` sub-sentences: the tail beyond the model's slots is merged into the last one.
-fn merge_tail(sentences: &[String], max: usize) -> Vec<String> {
+pub(crate) fn merge_tail(sentences: &[String], max: usize) -> Vec<String> {
     if sentences.len() <= max || max == 0 {
         return sentences.to_vec();
     }

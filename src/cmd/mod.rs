@@ -5,14 +5,17 @@ mod bench_attention;
 mod bench_model;
 mod data;
 mod decompose;
+mod eval;
 mod features;
 mod generate;
 mod kp;
 mod model;
 mod render;
+mod run_config;
 mod sub_sentences;
 mod train;
 mod train_aligner;
+mod train_evaluator;
 
 use crate::cli::{Cli, Command};
 
@@ -20,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd),

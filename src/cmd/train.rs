@@ -1,19 +1,17 @@
 //! `keta train mdm`: data folder -> caption embeddings -> the denoiser's training loop, with a
 //! progress bar, checkpoints and logs in `--out`.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use indicatif::ProgressBar;
 use kernels::DenseAttention;
 use motion::checkpoint::ModelCard;
 use motion::data::dataset::{Dataset, LoadOptions};
 use motion::guide::KpGuide;
 use motion::model::Variant;
 use motion::training::{
-    train_mdm, CaptionTable, KetaCondition, KpAlignLoss, TrainConfig, TrainJob, TrainObserver,
+    train_mdm, CaptionTable, KetaCondition, KpAlignLoss, TrainConfig, TrainJob,
 };
 use tch::Device;
 
@@ -32,9 +30,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             }
             super::train_aligner::run(&args)
         }
-        TrainWhat::Evaluator => bail!(
-            "`keta train evaluator` is not built yet (the evaluator is issue #8); `keta train mdm` works"
-        ),
+        TrainWhat::Evaluator => {
+            if args.lambda_kp.is_some() || args.aligner.is_some() || args.gpus > 1 {
+                bail!("--lambda-kp, --aligner and --gpus apply to `keta train mdm`, not to the evaluator");
+            }
+            super::train_evaluator::run(&args)
+        }
     }
 }
 
@@ -159,7 +160,7 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let lambda = cfg.lambda_kp;
-    let mut observer = Progress::new(cfg.steps);
+    let mut observer = progress::TrainProgress::new(cfg.steps, "training");
     let job = TrainJob {
         config: cfg,
         out: args.out.clone(),
@@ -255,54 +256,4 @@ fn embed_captions(sets: &[&Dataset], device: Device) -> anyhow::Result<CaptionTa
     let table = super::sub_sentences::embed_all(captions, device, "embedding captions")?;
     eprintln!("keta: embedded {count} distinct captions");
     Ok(table)
-}
-
-/// Progress bar over steps; log lines when stderr is not a terminal (CI, the GPU machine).
-struct Progress {
-    bar: ProgressBar,
-    plain: bool,
-}
-
-impl Progress {
-    fn new(steps: u64) -> Self {
-        Self {
-            bar: progress::bar(steps, "training"),
-            plain: !std::io::stderr().is_terminal(),
-        }
-    }
-}
-
-impl TrainObserver for Progress {
-    fn started(&mut self, first_step: u64, _total: u64) {
-        self.bar.set_position(first_step);
-        if first_step > 0 {
-            eprintln!("keta: resuming at step {first_step}");
-        }
-    }
-
-    fn stepped(&mut self, step: u64) {
-        self.bar.set_position(step);
-    }
-
-    fn logged(&mut self, record: &serde_json::Value) {
-        if let Some(loss) = record["loss"].as_f64() {
-            self.bar.set_message(format!("training, loss {loss:.4}"));
-        }
-        if self.plain {
-            eprintln!("keta: {record}");
-        }
-    }
-
-    fn stopped_early(&mut self, step: u64, why: &str) {
-        eprintln!("keta: stopped at step {step}: {why} (continue with --resume)");
-    }
-
-    fn checkpointed(&mut self, dir: &Path) {
-        let line = format!("keta: checkpoint {}", dir.display());
-        if self.plain {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
-        }
-    }
 }

@@ -3,9 +3,7 @@
 //! and text, and hands them to the aligner's training step: captions -> rules sub-sentences ->
 //! sentence embeddings (once); motion crops -> joints -> soft KP -> windows (each step).
 
-use std::io::IsTerminal;
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
 use aligner::{AlignerCard, AlignerInput, AlignerRunConfig, AlignerTrainer, WindowLayout};
 use anyhow::{bail, Context};
@@ -13,11 +11,12 @@ use motion::data::batch::{Batch, BatchOptions};
 use motion::data::dataset::{Dataset, LoadOptions};
 use motion::data::normalization::Normalization;
 use motion::guide::{card_scales, soft_kp, soft_kp_raw};
-use motion::training::SubSentences;
+use motion::training::{BatchStream, SubSentences};
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
 use crate::cli::TrainArgs;
+use crate::cmd::run_config;
 use crate::progress;
 
 /// Longest clip read from a data set, in rows (HumanML3D's loader keeps 40..200).
@@ -25,7 +24,8 @@ const MAX_CLIP_ROWS: usize = 200;
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let device = super::device(args.device)?;
-    let cfg = config(args)?;
+    let cfg: AlignerRunConfig = run_config::load(args)?;
+    let resume = run_config::resume_point(args)?;
     let load = LoadOptions {
         min_rows: cfg.min_rows,
         max_rows: MAX_CLIP_ROWS.max(cfg.max_rows + 1),
@@ -62,180 +62,128 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     tch::manual_seed(cfg.seed as i64);
     let kp_maker = KpMaker::new(&train_set.normalization, &card, device)?;
-    let mut trainer = AlignerTrainer::new(card, cfg.optim.clone(), device)?;
-    let (mut epoch, mut position) = (0u64, 0u64);
-    match (args.resume, train::latest_checkpoint(&args.out)?) {
-        (true, Some(ckpt)) => {
-            let state = trainer.restore(&ckpt)?;
-            epoch = state["epoch"].as_u64().context("train_state.json: epoch")?;
-            position = state["position"]
-                .as_u64()
-                .context("train_state.json: position")?;
-            eprintln!("keta: resuming at step {}", trainer.steps());
-        }
-        (true, None) => bail!(
-            "--resume: {} has no `latest` checkpoint",
-            args.out.display()
-        ),
-        (false, Some(_)) => bail!(
-            "{} already holds a training run: pass --resume to continue it, or choose a new --out",
-            args.out.display()
-        ),
-        (false, None) => {}
-    }
-    record_config(args, &cfg)?;
-    if trainer.steps() >= cfg.steps {
-        bail!(
-            "{} is at step {}; --steps {} leaves nothing to train",
-            args.out.display(),
-            trainer.steps(),
-            cfg.steps
-        );
-    }
-    std::fs::create_dir_all(&args.out)?;
-    let mut log = train::TrainLog::open(
-        &args.out.join("train_log.jsonl"),
-        args.resume.then_some(trainer.steps()),
-    )?;
     let opts = BatchOptions {
         batch_size: cfg.batch_size,
         max_rows: cfg.max_rows,
         seed: cfg.seed,
         ..BatchOptions::default()
     };
-    let plain = !std::io::stderr().is_terminal();
-    let bar = progress::bar(cfg.steps, "training the aligner");
-    bar.set_position(trainer.steps());
-    let started = Instant::now();
-    let mut losses = Vec::new();
-    let mut batches = train_set.batches(&opts, epoch);
-    // Batches are a function of (seed, epoch, position): replaying the taken ones resumes exactly.
-    for _ in 0..position {
-        batches.next_plan();
-    }
-    while trainer.steps() < cfg.steps {
-        let Some(batch) = batches.next() else {
-            if position == 0 {
-                bail!(
-                    "the train split has {} samples, fewer than one batch of {}",
-                    train_set.samples.len(),
-                    cfg.batch_size
-                );
-            }
-            epoch += 1;
-            position = 0;
-            batches = train_set.batches(&opts, epoch);
-            continue;
+    let mut run = Run {
+        trainer: AlignerTrainer::new(card, cfg.optim.clone(), device)?,
+        batches: BatchStream::new(&train_set, opts.clone(), 0, 0)?,
+        val: val_set.as_ref(),
+        truth: &truth,
+        kp_maker: &kp_maker,
+        sentences: &sentences,
+        cfg: &cfg,
+        out: &args.out,
+    };
+    if let Some(ckpt) = &resume {
+        let state = run.trainer.restore(ckpt)?;
+        let at = |k: &str| {
+            state[k]
+                .as_u64()
+                .with_context(|| format!("train_state.json: {k}"))
         };
-        position += 1;
-        let kp = kp_maker.of_batch(&batch)?;
-        let prepared = Prepared::new(
-            &kp,
-            &batch.lengths,
-            &batch.captions,
-            &sentences,
-            &trainer.card,
-        )?;
-        losses.push(trainer.step(&prepared.input())?);
-        let step = trainer.steps();
-        bar.set_position(step);
-        let last = step == cfg.steps;
-        if step % cfg.log_every == 0 || last {
-            let values = Vec::<f64>::try_from(Tensor::stack(&losses, 0).to_kind(Kind::Double))?;
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                bail!(
-                    "the alignment loss became {} at step {}; nothing after the last checkpoint was saved",
-                    values[i],
-                    step + 1 - values.len() as u64 + i as u64
-                );
-            }
-            let mean = values.iter().sum::<f64>() / values.len() as f64;
-            losses.clear();
-            let rec = json!({"step": step, "loss": mean, "epoch": epoch});
-            log.append(&rec)?;
-            bar.set_message(format!("training the aligner, loss {mean:.4}"));
-            if plain {
-                eprintln!("keta: {rec}");
-            }
-        }
-        if let Some(val) = val_set
-            .as_ref()
-            .filter(|_| step % cfg.val_every == 0 || last)
-        {
-            let (loss, accuracy) = validate(&trainer, val, &kp_maker, &sentences, &cfg)?;
-            let mut rec = json!({"step": step, "val_loss": loss, "val_retrieval": accuracy});
-            if let Some((hits, middle)) = truth.hit_rate(&trainer, &kp_maker, val, &sentences)? {
-                rec["val_centre_hits"] = json!(hits);
-                rec["val_window_middle_hits"] = json!(middle);
-            }
-            log.append(&rec)?;
-            if plain {
-                eprintln!("keta: {rec}");
-            }
-        }
-        if step % cfg.ckpt_every == 0 || last {
-            let state =
-                json!({"step": step, "seed": cfg.seed, "epoch": epoch, "position": position});
-            let dir = trainer.save(&args.out, cfg.keep_checkpoints, &state)?;
-            plot(&args.out)?;
-            if plain {
-                eprintln!("keta: checkpoint {}", dir.display());
-            }
-        }
+        run.batches = BatchStream::new(&train_set, opts, at("epoch")?, at("position")?)?;
     }
-    bar.finish_and_clear();
+    run_config::record(args, &cfg)?;
+    if run.trainer.steps() >= cfg.steps {
+        bail!(
+            "{} is at step {}; --steps {} leaves nothing to train",
+            args.out.display(),
+            run.trainer.steps(),
+            cfg.steps
+        );
+    }
+    let mut log = train::TrainLog::open(
+        &args.out.join("train_log.jsonl"),
+        resume.is_some().then_some(run.trainer.steps()),
+    )?;
+    let mut observer = progress::TrainProgress::new(cfg.steps, "training the aligner");
+    let cadence = train::Cadence {
+        steps: cfg.steps,
+        log_every: cfg.log_every,
+        val_every: cfg.val_every,
+        ckpt_every: cfg.ckpt_every,
+        time_limit_minutes: None,
+    };
+    let done = train::drive(&cadence, &mut run, &mut log, &mut observer);
+    observer.bar.finish_and_clear();
+    let done = done?;
     eprintln!(
         "keta: aligner trained to step {} in {:.1} s; log {out}/train_log.jsonl, curve {out}/loss.png",
-        trainer.steps(),
-        started.elapsed().as_secs_f64(),
+        done.last_step,
+        done.seconds,
         out = args.out.display()
     );
     Ok(())
 }
 
-/// `--config FILE`, else the checkpoint's on `--resume`, else the defaults; `--steps` overrides.
-fn config(args: &TrainArgs) -> anyhow::Result<AlignerRunConfig> {
-    let mut cfg: AlignerRunConfig = match (&args.config, args.resume) {
-        (Some(file), _) => serde_json::from_str(
-            &std::fs::read_to_string(file)
-                .with_context(|| format!("{}: cannot read the config", file.display()))?,
-        )
-        .with_context(|| format!("{}: not an aligner config", file.display()))?,
-        (None, true) => {
-            let path = args.out.join("run_config.json");
-            train::read_json(&path)
-                .with_context(|| format!("--resume: cannot read {}", path.display()))?
-        }
-        (None, false) => AlignerRunConfig::default(),
-    };
-    if let Some(steps) = args.steps {
-        cfg.steps = steps;
-    }
-    cfg.validate()?;
-    Ok(cfg)
+/// The aligner's run as the shared training loop sees it.
+struct Run<'a> {
+    trainer: AlignerTrainer,
+    batches: BatchStream<'a>,
+    val: Option<&'a Dataset>,
+    truth: &'a GroundTruth,
+    kp_maker: &'a KpMaker,
+    sentences: &'a SubSentences,
+    cfg: &'a AlignerRunConfig,
+    out: &'a Path,
 }
 
-/// Writes `out/run_config.json` for a new run; on `--resume` with `--config`, refuses a config that
-/// differs from the stored one in anything but `steps`.
-fn record_config(args: &TrainArgs, cfg: &AlignerRunConfig) -> anyhow::Result<()> {
-    let stored = AlignerRunConfig {
-        steps: 0,
-        ..cfg.clone()
-    };
-    let path = args.out.join("run_config.json");
-    if args.resume {
-        let was: AlignerRunConfig = train::read_json(&path)?;
-        if (AlignerRunConfig { steps: 0, ..was }) != stored {
-            bail!(
-                "--resume with a different --config than {} (steps may change, nothing else)",
-                path.display()
-            );
-        }
-        return Ok(());
+impl train::Trainee for Run<'_> {
+    type Error = anyhow::Error;
+
+    fn steps(&self) -> u64 {
+        self.trainer.steps()
     }
-    std::fs::create_dir_all(&args.out)?;
-    train::save_json(&path, &stored)?;
-    Ok(())
+
+    fn step(&mut self) -> anyhow::Result<Vec<(&'static str, Tensor)>> {
+        let batch = self.batches.next_batch();
+        let kp = self.kp_maker.of_batch(&batch)?;
+        let prepared = Prepared::new(
+            &kp,
+            &batch.lengths,
+            &batch.captions,
+            self.sentences,
+            &self.trainer.card,
+        )?;
+        Ok(vec![("loss", self.trainer.step(&prepared.input())?)])
+    }
+
+    fn log_fields(&mut self) -> anyhow::Result<serde_json::Value> {
+        Ok(json!({"epoch": self.batches.epoch}))
+    }
+
+    fn validate(&mut self) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(val) = self.val else {
+            return Ok(None);
+        };
+        let (loss, accuracy) =
+            validate(&self.trainer, val, self.kp_maker, self.sentences, self.cfg)?;
+        let mut rec = json!({"val_loss": loss, "val_retrieval": accuracy});
+        if let Some((hits, middle)) =
+            self.truth
+                .hit_rate(&self.trainer, self.kp_maker, val, self.sentences)?
+        {
+            rec["val_centre_hits"] = json!(hits);
+            rec["val_window_middle_hits"] = json!(middle);
+        }
+        Ok(Some(rec))
+    }
+
+    fn checkpoint(&mut self) -> anyhow::Result<PathBuf> {
+        let state = json!({
+            "step": self.trainer.steps(), "seed": self.cfg.seed,
+            "epoch": self.batches.epoch, "position": self.batches.position,
+        });
+        let dir = self
+            .trainer
+            .save(self.out, self.cfg.keep_checkpoints, &state)?;
+        train::plot_log(self.out, "aligner loss")?;
+        Ok(dir)
+    }
 }
 
 /// The five soft-KP scales in the card's order: PP, PDP, PRPP, LAP, GVP.
@@ -475,22 +423,4 @@ impl GroundTruth {
         let rate = |h: usize| h as f64 / total as f64;
         Ok((total > 0).then(|| (rate(hits), rate(middle_hits))))
     }
-}
-
-/// `out/loss.png`: training and validation alignment loss.
-fn plot(out: &Path) -> anyhow::Result<()> {
-    let records = train::read_records(&out.join("train_log.jsonl"))?;
-    let series = |key: &str| -> Vec<(u64, f64)> {
-        records
-            .iter()
-            .filter_map(|r| Some((r["step"].as_u64()?, r.get(key)?.as_f64()?)))
-            .collect()
-    };
-    let mut all = vec![("train", series("loss"))];
-    let val = series("val_loss");
-    if !val.is_empty() {
-        all.push(("validation", val));
-    }
-    train::loss_curve_png(&all, "aligner loss", &out.join("loss.png"))?;
-    Ok(())
 }

@@ -9,7 +9,8 @@
 //!   the model's keys; [`Ema`]: one `lerp_` a step;
 //! - [`save_checkpoint`] / [`latest_checkpoint`]: `OUT/ckpt-<step>/` folders published by rename,
 //!   `OUT/latest`, pruning; atomic safetensors and JSON files;
-//! - [`TrainLog`]: the JSONL log, cut back to the checkpoint on resume; [`loss_curve_png`].
+//! - [`TrainLog`]: the JSONL log, cut back to the checkpoint on resume; [`loss_curve_png`];
+//! - [`drive`]: the loop itself (step, log, validate, checkpoint on a [`Cadence`]; NaN stops it).
 //!
 //! A training step, fp32 master weights with an optional bf16 working copy:
 //! ```text
@@ -23,6 +24,7 @@
 mod adamw;
 mod atomic;
 mod checkpoint;
+mod driver;
 mod ema;
 mod error;
 mod flat;
@@ -37,10 +39,11 @@ pub use checkpoint::{
     latest_checkpoint, read_json, read_safetensors, save_checkpoint, save_json, save_safetensors,
     LATEST,
 };
+pub use driver::{drive, Cadence, Finished, Observer, Trainee};
 pub use ema::Ema;
 pub use error::{Error, Result};
 pub use flat::FlatParams;
 pub use log::{read_records, TrainLog};
-pub use plot::loss_curve_png;
+pub use plot::{loss_curve_png, plot_log};
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use weights::load_strict;

@@ -34,6 +34,24 @@ const COLOURS: [RGBColor; 6] = [
 
 const SIZE: (u32, u32) = (900, 540);
 
+/// `out/loss.png` from `out/train_log.jsonl`: the training `loss` and, where logged, the
+/// `val_loss`, against the step (what every trainer draws after a checkpoint).
+pub fn plot_log(out: &Path, title: &str) -> Result<()> {
+    let records = crate::read_records(&out.join("train_log.jsonl"))?;
+    let series = |key: &str| -> Vec<(u64, f64)> {
+        records
+            .iter()
+            .filter_map(|r| Some((r["step"].as_u64()?, r.get(key)?.as_f64()?)))
+            .collect()
+    };
+    let mut all = vec![("train", series("loss"))];
+    let val = series("val_loss");
+    if !val.is_empty() {
+        all.push(("validation", val));
+    }
+    loss_curve_png(&all, title, &out.join("loss.png"))
+}
+
 /// Draws `series` (name, points `(step, loss)`) to `path` as a PNG, written to a temp file and
 /// renamed. Points with a non-finite or non-positive loss (no place on a log axis) are skipped; an
 /// input with no point left is an error.

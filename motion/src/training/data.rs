@@ -118,6 +118,12 @@ impl<'a> BatchStream<'a> {
         })
     }
 
+    /// The next batch, made on this thread (the position advances past it).
+    pub fn next_batch(&mut self) -> Batch {
+        let (plan, _, _) = self.next_plan();
+        self.data.materialize(&plan)
+    }
+
     /// The next batch's plan with the (epoch, position) reached after it.
     fn next_plan(&mut self) -> (BatchPlan, u64, u64) {
         loop {

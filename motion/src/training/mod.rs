@@ -13,5 +13,5 @@ pub use condition::KetaCondition;
 pub use config::{Precision, TrainConfig};
 pub use data::{masked_mse, velocity_mse, BatchStream, CaptionTable, DeviceBatch};
 pub use kp_loss::{KpAlignLoss, SubSentences};
-pub use run::{step_seed, train_mdm, TrainJob, TrainObserver, TrainSummary};
+pub use run::{step_seed, train_mdm, TrainJob, TrainSummary};
 pub use step::{AuxLoss, ConditionHook, Hooks, StepLosses, Trainer};

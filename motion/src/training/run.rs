@@ -27,15 +27,6 @@ use crate::training::config::TrainConfig;
 use crate::training::data::{masked_mse, BatchStream, CaptionTable, DeviceBatch, Loaded, Prefetch};
 use crate::training::step::{AuxLoss, ConditionHook, Hooks, Trainer};
 
-/// What the loop reports; the binary draws progress from it. Every method has a no-op default.
-pub trait TrainObserver {
-    fn started(&mut self, _first_step: u64, _total_steps: u64) {}
-    fn stepped(&mut self, _step: u64) {}
-    fn logged(&mut self, _record: &serde_json::Value) {}
-    fn checkpointed(&mut self, _dir: &Path) {}
-    fn stopped_early(&mut self, _step: u64, _why: &str) {}
-}
-
 /// Everything one training run needs.
 pub struct TrainJob<'a> {
     pub config: TrainConfig,
@@ -92,7 +83,7 @@ pub fn step_seed(seed: u64, step: u64) -> i64 {
 }
 
 /// Runs training to `config.steps`, writing checkpoints, `train_log.jsonl` and `loss.png` in `out`.
-pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
+pub fn train_mdm(mut job: TrainJob, observer: &mut dyn train::Observer) -> Result<TrainSummary> {
     let cfg = job.config.clone();
     cfg.validate()?;
     if job.captions.dim() != cfg.model.text_dim {
@@ -162,132 +153,106 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn TrainObserver) -> Result<
         training: Some(serde_json::to_value(&cfg).expect("config serialises")),
     };
     let first_step = state.step;
-    observer.started(first_step, cfg.steps);
 
-    // 2. The loop.
-    let started = Instant::now();
-    let elapsed_before = state.elapsed_s;
-    let (mut losses, mut aux_losses) = (Vec::new(), Vec::new());
-    let mut interval_start = (Instant::now(), state.step);
-    let mut final_loss = f64::NAN;
+    // 2. The loop (train::drive: step, then log / validate / checkpoint on their cadence).
+    let cadence = train::Cadence {
+        steps: cfg.steps,
+        log_every: cfg.log_every,
+        val_every: cfg.val_every,
+        ckpt_every: cfg.ckpt_every,
+        time_limit_minutes: cfg.time_limit_minutes,
+    };
     let workers =
         std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
-    std::thread::scope(|scope| -> Result<()> {
-        let mut loader = Prefetch::start(scope, stream, workers);
-        while state.step < cfg.steps {
-            let step = state.step;
-            let Loaded {
-                batch,
-                epoch,
-                position,
-            } = loader.next()?;
-            let b = DeviceBatch::new(&batch, job.captions, device)?;
-            state.lr = cfg.lr.lr(step);
-            let hooks = Hooks {
-                batch: &batch,
-                condition: job.condition,
-                aux: job
-                    .aux
-                    .as_mut()
-                    .map(|(lambda, hook)| (*lambda, &mut **hook)),
-            };
-            let out = trainer.step(&b, step_seed(cfg.seed, step), state.lr, Some(hooks))?;
-            losses.push(out.loss);
-            aux_losses.extend(out.aux);
-            state.step += 1;
-            observer.stepped(state.step);
-
-            // 3. Logs, validation, checkpoints (each first checks the losses since the last check).
-            let s = state.step;
-            let out_of_time = cfg
-                .time_limit_minutes
-                .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0);
-            let last = s == cfg.steps || out_of_time;
-            let (do_log, do_val, do_ckpt) = (
-                s % cfg.log_every == 0 || last,
-                job.val.is_some() && (s % cfg.val_every == 0 || last),
-                s % cfg.ckpt_every == 0 || last,
-            );
-            if do_log || do_val || do_ckpt {
-                let mean = check_finite(&losses, s + 1 - losses.len() as u64, "loss")?;
-                let aux_mean = if aux_losses.is_empty() {
-                    None
-                } else {
-                    Some(check_finite(
-                        &aux_losses,
-                        s + 1 - aux_losses.len() as u64,
-                        "aux loss",
-                    )?)
-                };
-                if do_log {
-                    let secs = interval_start.0.elapsed().as_secs_f64();
-                    let rate = (s - interval_start.1) as f64 / secs.max(1e-9);
-                    let mut rec = json!({
-                        "step": s,
-                        "loss": mean,
-                        "lr": state.lr,
-                        "grad_norm": trainer.grad_norm.double_value(&[]),
-                        "steps_per_s": rate,
-                        "epoch": epoch,
-                    });
-                    if let Some(a) = aux_mean {
-                        rec["aux_loss"] = json!(a);
-                    }
-                    log.append(&rec)?;
-                    observer.logged(&rec);
-                    final_loss = mean;
-                    losses.clear();
-                    aux_losses.clear();
-                    interval_start = (Instant::now(), s);
-                }
-                if do_val {
-                    let val = job.val.expect("do_val implies a val split");
-                    let v = validation_loss(&trainer, val, job.captions, job.condition)?;
-                    let rec = json!({"step": s, "val_loss": v});
-                    log.append(&rec)?;
-                    observer.logged(&rec);
-                }
-                if do_ckpt {
-                    state.epoch = epoch;
-                    state.position = position;
-                    state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-                    last_checkpoint = save(&job, &card, &state, &trainer)?;
-                    plot_log(&job.out)?;
-                    observer.checkpointed(&last_checkpoint);
-                }
-            }
-            if out_of_time && s < cfg.steps {
-                observer.stopped_early(s, "time_limit_minutes reached");
-                break;
-            }
-        }
-        Ok(())
+    let started = Instant::now();
+    let finished = std::thread::scope(|scope| -> Result<train::Finished> {
+        let mut run = MdmRun {
+            loader: Prefetch::start(scope, stream, workers),
+            job: &mut job,
+            trainer: &mut trainer,
+            card: &card,
+            state: &mut state,
+            started,
+        };
+        train::drive(&cadence, &mut run, &mut log, observer)
     })?;
     Ok(TrainSummary {
         first_step,
-        last_step: state.step,
-        last_checkpoint,
-        final_loss,
-        seconds: started.elapsed().as_secs_f64(),
+        last_step: finished.last_step,
+        last_checkpoint: finished.last_checkpoint.unwrap_or(last_checkpoint),
+        final_loss: finished.final_loss,
+        seconds: finished.seconds,
     })
 }
 
-/// Mean of the per-step losses, or an error naming the first non-finite step (`first` = step
-/// number of `losses[0]`, 1-based as logged).
-fn check_finite(losses: &[Tensor], first: u64, what: &str) -> Result<f64> {
-    if losses.is_empty() {
-        return Ok(f64::NAN);
+/// One denoiser run as the shared training loop sees it.
+struct MdmRun<'a, 'j> {
+    loader: Prefetch,
+    job: &'a mut TrainJob<'j>,
+    trainer: &'a mut Trainer,
+    card: &'a ModelCard,
+    state: &'a mut TrainState,
+    started: Instant,
+}
+
+impl train::Trainee for MdmRun<'_, '_> {
+    type Error = Error;
+
+    fn steps(&self) -> u64 {
+        self.state.step
     }
-    let values = Vec::<f64>::try_from(Tensor::stack(losses, 0).to_kind(Kind::Double))?;
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(Error::Invalid(format!(
-            "the {what} became {} at step {}; training stopped and nothing after the last \
-             checkpoint was saved (resume from it with --resume, perhaps with a lower learning rate)",
-            values[i],
-            first + i as u64
-        )));
+
+    fn step(&mut self) -> Result<Vec<(&'static str, Tensor)>> {
+        let Loaded {
+            batch,
+            epoch,
+            position,
+        } = self.loader.next()?;
+        let cfg = &self.job.config;
+        let b = DeviceBatch::new(&batch, self.job.captions, self.job.device)?;
+        self.state.lr = cfg.lr.lr(self.state.step);
+        let hooks = Hooks {
+            batch: &batch,
+            condition: self.job.condition,
+            aux: self
+                .job
+                .aux
+                .as_mut()
+                .map(|(lambda, hook)| (*lambda, &mut **hook)),
+        };
+        let seed = step_seed(cfg.seed, self.state.step);
+        let out = self.trainer.step(&b, seed, self.state.lr, Some(hooks))?;
+        // What a checkpoint taken after this step records.
+        (self.state.step, self.state.epoch, self.state.position) =
+            (self.state.step + 1, epoch, position);
+        let mut losses = vec![("loss", out.loss)];
+        losses.extend(out.aux.map(|a| ("aux_loss", a)));
+        Ok(losses)
     }
-    Ok(values.iter().sum::<f64>() / values.len() as f64)
+
+    fn log_fields(&mut self) -> Result<serde_json::Value> {
+        Ok(json!({
+            "lr": self.state.lr,
+            "grad_norm": self.trainer.grad_norm.double_value(&[]),
+            "epoch": self.state.epoch,
+        }))
+    }
+
+    fn validate(&mut self) -> Result<Option<serde_json::Value>> {
+        let Some(val) = self.job.val else {
+            return Ok(None);
+        };
+        let v = validation_loss(self.trainer, val, self.job.captions, self.job.condition)?;
+        Ok(Some(json!({ "val_loss": v })))
+    }
+
+    fn checkpoint(&mut self) -> Result<PathBuf> {
+        self.state.elapsed_s += self.started.elapsed().as_secs_f64();
+        self.started = Instant::now();
+        let dir = save(self.job, self.card, self.state, self.trainer)?;
+        train::plot_log(&self.job.out, "denoiser x0 loss")?;
+        Ok(dir)
+    }
 }
 
 /// x0 loss of the EMA weights on fixed validation batches with fixed steps and noise.
@@ -424,22 +389,4 @@ fn restore(ckpt: &Path, cfg: &TrainConfig, trainer: &mut Trainer) -> Result<Trai
         ));
     }
     Ok(state)
-}
-
-/// `out/loss.png` from the log: training and validation loss against the step.
-fn plot_log(out: &Path) -> Result<()> {
-    let records = train::read_records(&out.join("train_log.jsonl"))?;
-    let series = |key: &str| -> Vec<(u64, f64)> {
-        records
-            .iter()
-            .filter_map(|r| Some((r["step"].as_u64()?, r.get(key)?.as_f64()?)))
-            .collect()
-    };
-    let (train_loss, val_loss) = (series("loss"), series("val_loss"));
-    let mut all = vec![("train", train_loss)];
-    if !val_loss.is_empty() {
-        all.push(("validation", val_loss));
-    }
-    train::loss_curve_png(&all, "denoiser x0 loss", &out.join("loss.png"))?;
-    Ok(())
 }

@@ -68,7 +68,7 @@ fn run<'a>(
         aligner_dir: None,
     };
     struct Quiet;
-    impl TrainObserver for Quiet {}
+    impl train::Observer for Quiet {}
     train_mdm(job, &mut Quiet)
 }
 
@@ -381,7 +381,7 @@ fn a_decoder_with_guide_tokens_trains_samples_and_refines() {
         aligner_dir: Some(aligner_dir.clone()),
     };
     struct Quiet;
-    impl TrainObserver for Quiet {}
+    impl train::Observer for Quiet {}
     train_mdm(job, &mut Quiet).unwrap();
     let ckpt = out.join("ckpt-4");
     assert!(ckpt.join("aligner/weights.safetensors").is_file());

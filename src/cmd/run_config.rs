@@ -1,0 +1,102 @@
+//! The run configuration of `keta train aligner|evaluator`: `--config FILE`, else the one stored
+//! in `OUT/run_config.json` on `--resume`, else the defaults; `--steps` overrides. A new run stores
+//! it; a resumed run may change `steps` and nothing else.
+
+use anyhow::{bail, Context};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cli::TrainArgs;
+
+/// A trainer's JSON configuration.
+pub trait RunConfig: Serialize + DeserializeOwned + Default + Clone + PartialEq {
+    /// Its name in messages ("aligner", "evaluator").
+    const WHAT: &'static str;
+    fn steps_mut(&mut self) -> &mut u64;
+    fn check(&self) -> anyhow::Result<()>;
+}
+
+impl RunConfig for aligner::AlignerRunConfig {
+    const WHAT: &'static str = "aligner";
+    fn steps_mut(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(self.validate()?)
+    }
+}
+
+impl RunConfig for eval::training::EvaluatorRunConfig {
+    const WHAT: &'static str = "evaluator";
+    fn steps_mut(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(self.validate()?)
+    }
+}
+
+const FILE: &str = "run_config.json";
+
+/// The configuration of this run (see the module header).
+pub fn load<C: RunConfig>(args: &TrainArgs) -> anyhow::Result<C> {
+    let mut cfg: C = match (&args.config, args.resume) {
+        (Some(file), _) => serde_json::from_str(
+            &std::fs::read_to_string(file)
+                .with_context(|| format!("{}: cannot read the config", file.display()))?,
+        )
+        .with_context(|| format!("{}: not an {} config", file.display(), C::WHAT))?,
+        (None, true) => {
+            let path = args.out.join(FILE);
+            train::read_json(&path)
+                .with_context(|| format!("--resume: cannot read {}", path.display()))?
+        }
+        (None, false) => C::default(),
+    };
+    if let Some(steps) = args.steps {
+        *cfg.steps_mut() = steps;
+    }
+    cfg.check()?;
+    Ok(cfg)
+}
+
+/// Stores `cfg` in `OUT/run_config.json` for a new run (a resume without `--steps` continues to
+/// its step count); on `--resume`, refuses a config that differs from the stored one in anything
+/// but `steps`.
+pub fn record<C: RunConfig>(args: &TrainArgs, cfg: &C) -> anyhow::Result<()> {
+    let without_steps = |c: &C| {
+        let mut c = c.clone();
+        *c.steps_mut() = 0;
+        c
+    };
+    let path = args.out.join(FILE);
+    if args.resume {
+        let was: C = train::read_json(&path)?;
+        if without_steps(&was) != without_steps(cfg) {
+            bail!(
+                "--resume with a different --config than {} (steps may change, nothing else)",
+                path.display()
+            );
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(&args.out)?;
+    train::save_json(&path, cfg)?;
+    Ok(())
+}
+
+/// The checkpoint to resume from: `--resume` needs one, a new run refuses a folder that has one.
+pub fn resume_point(args: &TrainArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
+    match (args.resume, train::latest_checkpoint(&args.out)?) {
+        (true, Some(ckpt)) => Ok(Some(ckpt)),
+        (true, None) => bail!(
+            "--resume: {} has no `latest` checkpoint",
+            args.out.display()
+        ),
+        (false, Some(_)) => bail!(
+            "{} already holds a training run: pass --resume to continue it, or choose a new --out",
+            args.out.display()
+        ),
+        (false, None) => Ok(None),
+    }
+}
