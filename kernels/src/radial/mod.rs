@@ -37,8 +37,9 @@ pub struct RadialConfig {
     pub dense_layers: usize,
     /// The first `dense_steps_fraction` of the sampling steps (counted from the noisiest) attend densely.
     pub dense_steps_fraction: f64,
-    /// Sequences shorter than this many tokens attend densely: there dense cuDNN is faster
-    /// (break-even near 1,024 tokens on the H100, design section 4; `keta bench attention` re-measures).
+    /// Sequences shorter than this many tokens attend densely: there dense cuDNN is faster. Measured
+    /// on the H100 (docs/BENCHMARKS.md, batch 1, 8 heads): fused radial and dense tie at 2,048 tokens,
+    /// dense wins at 1,024, radial at 4,096 (`keta bench attention` re-measures).
     pub auto_dense_below: usize,
 }
 
@@ -50,7 +51,7 @@ impl Default for RadialConfig {
             decay: 1,
             dense_layers: 1,
             dense_steps_fraction: 0.25,
-            auto_dense_below: 1024,
+            auto_dense_below: 2048,
         }
     }
 }
