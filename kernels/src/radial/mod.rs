@@ -249,3 +249,103 @@ impl Attention for RadialAttention {
         "radial"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(q: &Tensor, k: &Tensor, v: &Tensor, pad: &Tensor, mask: &Tensor) -> Tensor {
+        let allowed = mask
+            .unsqueeze(0)
+            .logical_and(&pad.logical_not().unsqueeze(1)); // [B, T, T]
+        let allowed = allowed.unsqueeze(1); // [B, 1, T, T]
+        Tensor::scaled_dot_product_attention(q, k, v, Some(&allowed), 0.0, false, None, false)
+    }
+
+    #[test]
+    fn condition_rows_attend_densely_and_short_sequences_go_dense() {
+        tch::manual_seed(3);
+        let cfg = RadialConfig {
+            block: 4,
+            auto_dense_below: 0,
+            ..RadialConfig::default()
+        };
+        let attn = RadialAttention::new(cfg.clone(), RadialBackend::Gather)
+            .unwrap()
+            .with_condition_tokens(3)
+            .unwrap();
+        let (b, h, t, d) = (2, 2, 41, 8);
+        let make = || Tensor::randn([b, h, t, d], (Kind::Float, Device::Cpu));
+        let (q, k, v) = (make(), make(), make());
+        let pad = Tensor::zeros([b, t], (Kind::Bool, Device::Cpu));
+        let _ = pad.narrow(0, 0, 1).narrow(1, t - 5, 5).fill_(1);
+        let out = attn.forward(&q, &k, &v, Some(&pad)).unwrap();
+        let mask = attn.token_mask(t as usize, Device::Cpu);
+        let want = reference(&q, &k, &v, &pad, &mask);
+        let err = (&out - &want).abs().max().double_value(&[]);
+        assert!(err < 1e-5, "{err}");
+        // A condition row differs from what the block rule alone gives it.
+        let sparse = RadialAttention::new(cfg.clone(), RadialBackend::Gather).unwrap();
+        let plain = sparse.forward(&q, &k, &v, Some(&pad)).unwrap();
+        let row0 = (out.narrow(2, 0, 1) - plain.narrow(2, 0, 1)).abs().max();
+        assert!(row0.double_value(&[]) > 1e-3);
+
+        let dense_below = RadialAttention::new(
+            RadialConfig {
+                auto_dense_below: 64,
+                ..cfg
+            },
+            RadialBackend::Gather,
+        )
+        .unwrap();
+        let out = dense_below.forward(&q, &k, &v, Some(&pad)).unwrap();
+        let want = crate::DenseAttention.attend(&q, &k, &v, Some(&pad));
+        assert!((out - want).abs().max().double_value(&[]) < 1e-6);
+    }
+
+    #[test]
+    fn bad_configs_and_inputs_are_named() {
+        let cfg = |f: fn(&mut RadialConfig)| {
+            let mut c = RadialConfig::default();
+            f(&mut c);
+            RadialAttention::new(c, RadialBackend::Auto)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(cfg(|c| c.dense_core = 0).contains("dense_core = 0"));
+        assert!(cfg(|c| c.decay = 0).contains("decay = 0"));
+        assert!(cfg(|c| c.dense_steps_fraction = 1.5).contains("1.5"));
+        let fused = RadialConfig {
+            block: 32,
+            ..RadialConfig::default()
+        };
+        let err = RadialAttention::new(fused, RadialBackend::Fused).unwrap_err();
+        assert!(err.to_string().contains("block = 32"), "{err}");
+        let attn = RadialAttention::new(RadialConfig::default(), RadialBackend::Auto).unwrap();
+        let err = attn.with_condition_tokens(200).unwrap_err().to_string();
+        assert!(err.contains("200") && err.contains("128"), "{err}");
+        let attn = RadialAttention::new(RadialConfig::default(), RadialBackend::Auto).unwrap();
+        let x = Tensor::zeros([1, 2, 10, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::zeros([1, 2, 11, 8], (Kind::Float, Device::Cpu));
+        let err = attn.forward(&x, &y, &x, None).unwrap_err().to_string();
+        assert!(err.contains("11"), "{err}");
+    }
+
+    #[test]
+    fn config_reads_json_with_defaults_and_rejects_unknown_keys() {
+        let c: RadialConfig = serde_json::from_str(r#"{"dense_core": 2}"#).unwrap();
+        assert_eq!(c.dense_core, 2);
+        assert_eq!(c.block, RadialConfig::default().block);
+        let err = serde_json::from_str::<RadialConfig>(r#"{"dense_cores": 2}"#).unwrap_err();
+        assert!(err.to_string().contains("dense_cores"), "{err}");
+    }
+
+    #[test]
+    fn schedule_runs_first_layers_and_steps_dense() {
+        let c = RadialConfig::default(); // 1 dense layer, first quarter of the steps dense
+        assert!(c.runs_dense(0, 40, 50));
+        assert!(c.runs_dense(3, 12, 50));
+        assert!(!c.runs_dense(3, 13, 50));
+        assert!(!c.runs_dense(1, 50, 50));
+    }
+}
