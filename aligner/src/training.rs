@@ -68,6 +68,8 @@ pub struct AlignerRunConfig {
     pub val_batches: usize,
     pub ckpt_every: u64,
     pub keep_checkpoints: usize,
+    /// Stop (after a checkpoint) once this much wall time has passed in this process.
+    pub time_limit_minutes: Option<f64>,
 }
 
 impl Default for AlignerRunConfig {
@@ -86,11 +88,23 @@ impl Default for AlignerRunConfig {
             val_batches: 4,
             ckpt_every: 5000,
             keep_checkpoints: 3,
+            time_limit_minutes: None,
         }
     }
 }
 
 impl AlignerRunConfig {
+    /// The loop's cadence.
+    pub fn cadence(&self) -> train::Cadence {
+        train::Cadence {
+            steps: self.steps,
+            log_every: self.log_every,
+            val_every: self.val_every,
+            ckpt_every: self.ckpt_every,
+            time_limit_minutes: self.time_limit_minutes,
+        }
+    }
+
     /// Refuses values that cannot train, naming the field.
     pub fn validate(&self) -> train::Result<()> {
         let bad = |msg: &str| Err(train::Error::Invalid(format!("aligner config: {msg}")));

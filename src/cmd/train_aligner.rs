@@ -101,14 +101,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         resume.is_some().then_some(run.trainer.steps()),
     )?;
     let mut observer = progress::TrainProgress::new(cfg.steps, "training the aligner");
-    let cadence = train::Cadence {
-        steps: cfg.steps,
-        log_every: cfg.log_every,
-        val_every: cfg.val_every,
-        ckpt_every: cfg.ckpt_every,
-        time_limit_minutes: None,
-    };
-    let done = train::drive(&cadence, &mut run, &mut log, &mut observer);
+    let done = train::drive(&cfg.cadence(), &mut run, &mut log, &mut observer);
     observer.bar.finish_and_clear();
     let done = done?;
     eprintln!(

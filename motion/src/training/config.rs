@@ -89,6 +89,17 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The loop's cadence.
+    pub fn cadence(&self) -> train::Cadence {
+        train::Cadence {
+            steps: self.steps,
+            log_every: self.log_every,
+            val_every: self.val_every,
+            ckpt_every: self.ckpt_every,
+            time_limit_minutes: self.time_limit_minutes,
+        }
+    }
+
     /// Refuses values that cannot train, naming the field.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::Invalid(format!("training config: {msg}")));

@@ -155,13 +155,7 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn train::Observer) -> Resul
     let first_step = state.step;
 
     // 2. The loop (train::drive: step, then log / validate / checkpoint on their cadence).
-    let cadence = train::Cadence {
-        steps: cfg.steps,
-        log_every: cfg.log_every,
-        val_every: cfg.val_every,
-        ckpt_every: cfg.ckpt_every,
-        time_limit_minutes: cfg.time_limit_minutes,
-    };
+    let cadence = cfg.cadence();
     let workers =
         std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
     let started = Instant::now();
