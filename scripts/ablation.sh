@@ -11,6 +11,8 @@
 #
 # Writes OUT/data, OUT/<arm>/ (training runs), OUT/eval/<row>.json|.md, OUT/logs/*.log and
 # OUT/ablation.md. Jobs run in the background, each on its own GPU; a failed job fails the script.
+# Rerunning continues: finished jobs (OUT/logs/NAME.done) are skipped and interrupted training
+# runs resume from their last checkpoint, so the ablation can span several device calls.
 set -euo pipefail
 keta="$1"; out="$2"
 cfg="${CFG:-configs/ablation}"
@@ -24,20 +26,25 @@ say() { printf 'ablation %s: %s\n' "$(date +%T)" "$*" >&2; }
 declare -A pid
 job() {
     local name="$1" gpu="$2"; shift 2
-    local device=cuda
+    [[ -f "$out/logs/$name.done" ]] && { say "skip $name (done)"; return 0; }
+    local device=cuda extra=()
     [[ "$gpu" == cpu ]] && device=cpu
-    say "start $name on ${gpu}"
+    # A training run cut short by an earlier call resumes from its last checkpoint.
+    [[ "$1" == train && -f "$out/$name/latest" ]] && extra=(--resume)
+    say "start $name on ${gpu} ${extra[*]}"
     ( if [[ "$gpu" != cpu ]]; then export CUDA_VISIBLE_DEVICES="$gpu"; fi
-      "$@" --device "$device" > "$out/logs/$name.log" 2>&1 ) &
+      "$@" "${extra[@]}" --device "$device" >> "$out/logs/$name.log" 2>&1 && touch "$out/logs/$name.done" ) &
     pid[$name]=$!
     [[ "$gpu" == cpu ]] && finish "$name"
     return 0
 }
 finish() {
     local name="$1"
+    [[ -z "${pid[$name]:-}" ]] && return 0
     if ! wait "${pid[$name]}"; then
         say "$name FAILED; its log ends:"; tail -n 20 "$out/logs/$name.log" >&2; exit 1
     fi
+    unset "pid[$name]"
     say "done $name"
 }
 gpu() { echo "${gpus[$(( $1 % ${#gpus[@]} ))]}"; }

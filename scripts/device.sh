@@ -4,10 +4,11 @@
 # folder with the device tool. There, `.device/run.sh TASK` points the binaries at that machine's
 # libtorch (2.11.0+cu130) and NVRTC through LD_LIBRARY_PATH and writes results under $OUT.
 #
-#   scripts/device.sh [--tests] [--encoder]   # here: build --release, stage keta (gzipped) and the
-#       peer benchmark; --tests adds the test binary, --encoder the sentence encoder in fp16 (45 MB:
-#       needed by train-default and generate, not by smoke or bench)
-#   device run: .device/run.sh smoke|bench|train-default|keta ARGS     (carry: [".device"])
+#   scripts/device.sh [--tests] [--encoder] [--glove]   # here: build --release, stage keta
+#       (gzipped) and the peer benchmark; --tests adds the test binary, --encoder the sentence
+#       encoder in fp16 (45 MB: needed by train-default, generate, calibrate and ablation), --glove
+#       the evaluator's GloVe rows for the synthetic vocabulary (the full 80 MB cannot travel)
+#   device run: .device/run.sh smoke|bench|train-default|calibrate|ablation|keta ARGS  (carry: [".device"])
 #
 # The carried folder must stay under the device tool's 64 MiB (with the tree): keta travels
 # gzipped (13 -> ~5 MB) and MiniLM in fp16 (91 -> 45 MB).
@@ -18,12 +19,13 @@ scripts/setup.sh
 stage="$root/.device"
 rm -rf "$stage" && mkdir -p "$stage/bin"
 
-with_tests=0 with_encoder=0
+with_tests=0 with_encoder=0 with_glove=0
 for arg in "$@"; do
     case "$arg" in
         --tests) with_tests=1 ;;
         --encoder) with_encoder=1 ;;
-        *) echo "device.sh: unknown option $arg (--tests, --encoder)" >&2; exit 2 ;;
+        --glove) with_glove=1 ;;
+        *) echo "device.sh: unknown option $arg (--tests, --encoder, --glove)" >&2; exit 2 ;;
     esac
 done
 echo "device: cargo build --release (keta)" >&2
@@ -38,6 +40,31 @@ if [[ $with_encoder == 1 ]]; then
     cp "$enc/config.json" "$enc/tokenizer.json" "$stage/assets/all-minilm-l6-v2/"
     .venv/bin/python scripts/half_safetensors.py "$enc/model.safetensors" "$stage/assets/all-minilm-l6-v2/model.safetensors"
     gzip -9 "$stage/assets/all-minilm-l6-v2/model.safetensors"
+fi
+if [[ $with_glove == 1 ]]; then
+    # Every GloVe row a synthetic caption or a KP-accuracy prompt can look up (words and the
+    # lemmas the tagger may make of them), plus unk/sos/eos: the same vectors, far fewer rows.
+    vocab_data=$(mktemp -d)
+    target/release/keta data synth --out "$vocab_data/data" --count 3000 --seed 0 >/dev/null 2>&1
+    mkdir -p "$stage/assets/glove-6b-50d"
+    .venv/bin/python - "$vocab_data/data" "$root/.assets/glove-6b-50d" "$stage/assets/glove-6b-50d" "$root/kp/prompts/kp-prompts-v1.json" <<'PY'
+import json, pathlib, re, sys
+import numpy as np
+data, glove, out, prompts = map(pathlib.Path, sys.argv[1:])
+texts = [l.split("#")[0] for f in (data / "texts").glob("*.txt") for l in f.read_text().splitlines()]
+texts += [p["text"] for p in json.loads(prompts.read_text())["prompts"]]
+seen = set()
+for t in texts:
+    for w in re.findall(r"[a-z]+", t.lower()):
+        seen.update({w, w[:-1], w[:-2], w[:-3], w[:-3] + "e", w[:-4], w[:-3] + "y", w[:-2] + "e"})
+words = (glove / "words.txt").read_text().splitlines()
+keep = [i for i, w in enumerate(words) if w and (w in seen or w in ("unk", "sos", "eos"))]
+vectors = np.load(glove / "vectors.npy")
+np.save(out / "vectors.npy", np.ascontiguousarray(vectors[keep], dtype=np.float32))
+(out / "words.txt").write_text("\n".join(words[i] for i in keep) + "\n")
+print(f"device: GloVe rows kept for the synthetic vocabulary: {len(keep)}", file=sys.stderr)
+PY
+    rm -rf "$vocab_data"
 fi
 cp "$root/../shared/anchors/"*.py "$stage/anchors/"
 # The end-to-end test binary holds the GPU-only tests (#[ignore]d on CPU machines).
@@ -55,6 +82,8 @@ cat > "$stage/run.sh" <<'RUN'
 #   smoke          the GPU-only tests (staged with scripts/device.sh --tests)
 #   bench          keta bench train|generate and the peer (anchors/mdm_peer.py) in one call
 #   train-default  synthetic data -> the default model (configs/default-model.json) -> $OUT/model (fp16)
+#   calibrate      steps/s of every ablation trainer and the time of one evaluation replication
+#   ablation       scripts/ablation.sh on every GPU of the machine -> $OUT/ablation.tar.gz
 #   keta ARGS      the keta binary
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -69,6 +98,9 @@ if [[ -d "$here/assets/all-minilm-l6-v2" ]]; then
     mkdir -p "$KETA_ASSETS/all-minilm-l6-v2"
     cp "$here/assets/all-minilm-l6-v2/"*.json "$KETA_ASSETS/all-minilm-l6-v2/"
     gunzip -c "$here/assets/all-minilm-l6-v2/model.safetensors.gz" > "$KETA_ASSETS/all-minilm-l6-v2/model.safetensors"
+fi
+if [[ -d "$here/assets/glove-6b-50d" ]]; then
+    mkdir -p "$KETA_ASSETS" && cp -r "$here/assets/glove-6b-50d" "$KETA_ASSETS/"
 fi
 if [[ -f "$here/bin/tests.gz" ]]; then
     gunzip -c "$here/bin/tests.gz" > /tmp/keta-device/tests && chmod +x /tmp/keta-device/tests
@@ -91,8 +123,41 @@ case "$task" in
             --device cuda 2>&1 | tee "$OUT/train.log"
         "$keta" model pack --from "$work/run" --out "$OUT/model" --dtype f16
         cp "$work/run/train_log.jsonl" "$work/run/loss.png" "$OUT/" ;;
+    calibrate)
+        set -e
+        nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/gpu.txt"
+        rm -rf "$work" && mkdir -p "$work"
+        s=$(date +%s%N); "$keta" data synth --out "$work/data" --count 8000 --seed 0 2>&1 | tail -1
+        echo "synth: $(( ($(date +%s%N) - s) / 1000000 )) ms"
+        c="$KETA_HOME/configs/ablation"
+        t() { local name=$1; shift; s=$(date +%s%N); "$keta" "$@" --data "$work/data" --device cuda > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log"; exit 1; }
+              echo "$name: $(( ($(date +%s%N) - s) / 1000000 )) ms; $(grep -o '"steps_per_s":[0-9.]*' "$OUT/$name.log" | tail -1)"; }
+        t aligner train aligner --out "$work/aligner" --config "$c/aligner.json" --steps 400
+        t evaluator train evaluator --out "$work/evaluator" --config "$c/evaluator.json" --steps 400
+        t mdm train mdm --out "$work/mdm" --config "$c/encoder.json" --steps 500
+        t keta-enc train mdm --out "$work/keta-enc" --config "$c/encoder.json" --steps 500 --lambda-kp 0.001 --aligner "$work/aligner"
+        t keta-dec train mdm --out "$work/keta-dec" --config "$c/decoder.json" --steps 500 --lambda-kp 0.001 --aligner "$work/aligner"
+        for m in mdm keta-dec; do
+            t "eval-$m" eval --model "$work/$m" --evaluator "$work/evaluator" --replications 1 --mm-replications 1 --kp-replications 1 --precision bf16 --out "$OUT/eval-$m.json"
+        done
+        [[ -x /tmp/keta-device/tests ]] && /tmp/keta-device/tests --ignored --nocapture --test-threads 1 gpu:: > "$OUT/smoke.log" 2>&1; tail -5 "$OUT/smoke.log" ;;
+    ablation)
+        # Several calls continue one ablation while the machine stays warm (scripts/ablation.sh
+        # skips finished jobs and resumes cut ones); each call stops itself before the tool's
+        # limit (ABLATION_LIMIT seconds) and sends back what exists. One GPU: all jobs share it.
+        gpus=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr '\n' ' ')
+        [[ $(wc -w <<< "$gpus") == 1 ]] && gpus="0 0 0 0"
+        nvidia-smi --query-gpu=name --format=csv,noheader > "$OUT/gpu.txt"
+        a="$work/ablation"; mkdir -p "$a"
+        (cd "$KETA_HOME" && GPUS="$gpus" timeout "${ABLATION_LIMIT:-540}" scripts/ablation.sh "$keta" "$a" 2>&1) | tee -a "$a/ablation.log"
+        cp "$a/ablation.log" "$OUT/"
+        (cd "$a" && tar -czf "$OUT/ablation.tar.gz" $(ls -d ablation.md eval logs */train_log.jsonl */loss.png */run_config.json 2>/dev/null))
+        if [[ -f "$a/ablation.md" && ! -d "$work/keta-dec-fp16" ]]; then
+            "$keta" model pack --from "$a/keta-dec" --out "$work/keta-dec-fp16" --dtype f16
+            tar -czf "$OUT/keta-dec-model.tar.gz" -C "$work" keta-dec-fp16
+        fi ;;
     keta) exec "$keta" "$@" ;;
-    *) echo "unknown task $task (smoke | bench | train-default | keta ARGS)" >&2; exit 2 ;;
+    *) echo "unknown task $task (smoke | bench | train-default | calibrate | ablation | keta ARGS)" >&2; exit 2 ;;
 esac
 RUN
 chmod +x "$stage/run.sh"

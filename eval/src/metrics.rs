@@ -83,8 +83,8 @@ pub fn diversity(x: &Tensor, times: usize, seed: u64) -> Result<f64> {
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let first = index_tensor(sample(&mut rng, n, times).into_vec());
-    let second = index_tensor(sample(&mut rng, n, times).into_vec());
+    let first = index_tensor(sample(&mut rng, n, times).into_vec(), x.device());
+    let second = index_tensor(sample(&mut rng, n, times).into_vec(), x.device());
     Ok(mean_distance(
         &x.index_select(0, &first),
         &x.index_select(0, &second),
@@ -114,8 +114,8 @@ pub fn multimodality(groups: &[Tensor], times: usize, seed: u64) -> Result<f64> 
                 fix: "generate more motions per caption (the protocol uses 30)".into(),
             });
         }
-        let first = index_tensor(sample(&mut rng, n, times).into_vec());
-        let second = index_tensor(sample(&mut rng, n, times).into_vec());
+        let first = index_tensor(sample(&mut rng, n, times).into_vec(), g.device());
+        let second = index_tensor(sample(&mut rng, n, times).into_vec(), g.device());
         sum += mean_distance(&g.index_select(0, &first), &g.index_select(0, &second));
     }
     Ok(sum / groups.len() as f64)
@@ -190,8 +190,9 @@ pub fn keep_valid(x: &Tensor, valid: &[bool]) -> Result<(Tensor, usize)> {
     Ok((x.index_select(0, &idx), n - kept.len()))
 }
 
-fn index_tensor(idx: Vec<usize>) -> Tensor {
-    Tensor::from_slice(&idx.into_iter().map(|i| i as i64).collect::<Vec<_>>())
+/// Row indices on the device of the rows they select.
+fn index_tensor(idx: Vec<usize>, device: tch::Device) -> Tensor {
+    Tensor::from_slice(&idx.into_iter().map(|i| i as i64).collect::<Vec<_>>()).to_device(device)
 }
 
 fn mean_distance(a: &Tensor, b: &Tensor) -> f64 {
