@@ -7,7 +7,7 @@
 #   scripts/ablation.sh KETA OUT                  # environment knobs below
 #     CFG=configs/ablation   (configs/ablation/tiny: the CPU dry run)
 #     GPUS="0 1 2 3"         one job per GPU at a time; "cpu" runs everything in turn on the CPU
-#     COUNT=8000 REPS=20 MM_REPS=5 KP_REPS=20 PRECISION=bf16
+#     COUNT=8000 REPS=20 MM_REPS=5 KP_REPS=20 MAX_MOTIONS=1000 PRECISION=bf16
 #
 # Writes OUT/data, OUT/<arm>/ (training runs), OUT/eval/<row>.json|.md, OUT/logs/*.log and
 # OUT/ablation.md. Jobs run in the background, each on its own GPU; a failed job fails the script.
@@ -18,7 +18,7 @@ keta="$1"; out="$2"
 cfg="${CFG:-configs/ablation}"
 read -r -a gpus <<< "${GPUS:-0 1 2 3}"
 count="${COUNT:-8000}"; reps="${REPS:-20}"; mm_reps="${MM_REPS:-5}"; kp_reps="${KP_REPS:-$reps}"
-precision="${PRECISION:-bf16}"
+precision="${PRECISION:-bf16}"; max_motions="${MAX_MOTIONS:-1000}"
 mkdir -p "$out/logs" "$out/eval"
 say() { printf 'ablation %s: %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -56,7 +56,7 @@ evaluate() {
     local row="$1" model="$2"; shift 2
     "$keta" eval --model "$model" --data "$out/data" --evaluator "$out/evaluator" \
         --replications "$reps" --mm-replications "$mm_reps" --kp-replications "$kp_reps" \
-        --precision "$precision" --out "$out/eval/$row.json" "$@"
+        --max-motions "$max_motions" --precision "$precision" --out "$out/eval/$row.json" "$@"
 }
 
 # Phase 1: the aligner and the evaluator (needed by the rest) beside plain MDM.

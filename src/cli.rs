@@ -266,9 +266,12 @@ pub enum RefineFromArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AttentionArg {
-    /// Dense (the radial kernel is not built yet)
+    /// Radial sparse attention from 2,048 frames up (measured break-even), dense below
     Auto,
+    /// Dense attention at every length (libtorch SDPA)
     Dense,
+    /// Radial sparse attention at every length (O(n log n); block-gather, or the fused CUDA kernel
+    /// for bf16/fp16 inference)
     Radial,
 }
 

@@ -280,10 +280,6 @@ fn bad_training_requests_are_refused_before_training() {
         &["--lambda-kp", "0.5", "--aligner", s(&missing)],
         &["--aligner", s(&missing)],
     );
-    bad(
-        &["--attention", "radial"],
-        &["--attention radial", "issue #9"],
-    );
     let nowhere = tmp.path().join("no-data");
     assert_one_line_error(&train(&nowhere, &run, &["--steps", "2"]), 1, &[s(&nowhere)]);
     assert!(!run.exists());

@@ -384,32 +384,20 @@ fn tag_word(w: &str, prev: Option<Upos>, next: Option<&str>) -> Upos {
         }
         _ => {}
     }
-    if in_list(DETS, w) {
-        return Upos::Det;
-    }
-    if in_list(PRONS, w) {
-        return Upos::Pron;
-    }
-    if in_list(AUXS, w) {
-        return Upos::Aux;
-    }
-    if in_list(CCONJS, w) {
-        return Upos::Cconj;
-    }
-    if in_list(ADPS, w) {
-        return Upos::Adp;
-    }
-    if in_list(SCONJS, w) {
-        return Upos::Sconj;
-    }
-    if in_list(NUMS, w) {
-        return Upos::Num;
-    }
-    if in_list(ADJS, w) {
-        return Upos::Adj;
-    }
-    if in_list(ADVS, w) {
-        return Upos::Adv;
+    // Closed classes first, in this order (a word in two lists takes the first).
+    let lexicon: [(&[&str], Upos); 9] = [
+        (DETS, Upos::Det),
+        (PRONS, Upos::Pron),
+        (AUXS, Upos::Aux),
+        (CCONJS, Upos::Cconj),
+        (ADPS, Upos::Adp),
+        (SCONJS, Upos::Sconj),
+        (NUMS, Upos::Num),
+        (ADJS, Upos::Adj),
+        (ADVS, Upos::Adv),
+    ];
+    if let Some((_, tag)) = lexicon.iter().find(|(list, _)| in_list(list, w)) {
+        return *tag;
     }
     if is_verb_form(w) {
         // A plain -s form after a determiner is a plural noun ("the walks"), after a subject a verb.

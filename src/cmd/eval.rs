@@ -85,7 +85,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 RefineFromArg::Xt => RefineFrom::Xt,
                 RefineFromArg::X0 => RefineFrom::X0,
             },
-            cuda_graph: true,
+            // Every call has new shapes, so a recorded graph would never replay; and each
+            // capture keeps cuBLAS workspace in its private pool (an H100 evaluation ran out of
+            // memory after ~160 captures). Batches of 256 gain little from graphs anyway.
+            cuda_graph: false,
             ..SampleOptions::default()
         },
         seed: args.seed,

@@ -3,11 +3,9 @@
 //! summary.json).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use kernels::DenseAttention;
 use motion::checkpoint::MotionModel;
 use motion::diffusion::SamplerKind;
 use motion::model::Variant;
@@ -16,9 +14,7 @@ use serde_json::json;
 use tch::{Device, Tensor};
 use text::SentenceEncoder;
 
-use crate::cli::{
-    AttentionArg, BackendArg, DecomposeArg, FormatArg, GenerateArgs, RefineFromArg, SamplerArg,
-};
+use crate::cli::{BackendArg, DecomposeArg, FormatArg, GenerateArgs, RefineFromArg, SamplerArg};
 use crate::cmd::decompose::Backend;
 use crate::{paths, progress};
 
@@ -47,7 +43,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     // 1. Model and encoder.
     let model_dir = args.model.clone().unwrap_or_else(paths::default_model);
     let t = Instant::now();
-    let model = MotionModel::load(&model_dir, device, Arc::new(DenseAttention))
+    let variant = motion::checkpoint::resolve_model_dir(&model_dir)
+        .and_then(|dir| motion::checkpoint::ModelCard::read(&dir.join("config.json")))
+        .with_context(|| format!("cannot load the model at {}", model_dir.display()))?
+        .model
+        .variant;
+    let attention = super::attention(args.attention, variant)?;
+    let model = MotionModel::load(&model_dir, device, attention)
         .with_context(|| format!("cannot load the model at {}", model_dir.display()))?;
     let card = &model.card;
     if card.text_encoder != text::ENCODER_ID {
@@ -62,7 +64,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         && !(card.model.variant == Variant::Decoder && card.model.guide_tokens)
     {
         bail!(
-            "--refine-rounds needs a KETA decoder model with guide tokens (issue #7); {} is an {:?} model",
+            "--refine-rounds needs a KETA decoder model with guide tokens; {} is an {:?} model",
             model.dir.display(),
             card.model.variant
         );
@@ -300,9 +302,6 @@ fn check_flags(args: &GenerateArgs, prompts: usize) -> anyhow::Result<()> {
             "--guidance {} must be a number >= 0 (1 = no guidance)",
             args.guidance
         );
-    }
-    if args.attention == AttentionArg::Radial {
-        bail!("--attention radial: the radial kernel is not built yet (issue #9); use dense");
     }
     if args.format.is_empty() {
         bail!("--format is empty; choose from npy,bvh,gif");

@@ -50,3 +50,25 @@ pub fn device(arg: crate::cli::DeviceArg) -> anyhow::Result<tch::Device> {
         }
     }
 }
+
+/// The self-attention backend an `--attention` flag names, for a denoiser of `variant` (the
+/// encoder prepends one condition token, which radial attention keeps dense).
+pub fn attention(
+    arg: crate::cli::AttentionArg,
+    variant: motion::model::Variant,
+) -> anyhow::Result<std::sync::Arc<dyn kernels::Attention>> {
+    use crate::cli::AttentionArg;
+    use kernels::radial::{RadialAttention, RadialBackend, RadialConfig};
+    let cfg = match arg {
+        AttentionArg::Dense => return Ok(std::sync::Arc::new(kernels::DenseAttention)),
+        AttentionArg::Auto => RadialConfig::default(),
+        AttentionArg::Radial => RadialConfig {
+            auto_dense_below: 0,
+            ..RadialConfig::default()
+        },
+    };
+    let condition = usize::from(variant == motion::model::Variant::Encoder);
+    Ok(RadialAttention::new(cfg, RadialBackend::Auto)?
+        .with_condition_tokens(condition)?
+        .shared())
+}

@@ -6,6 +6,8 @@ use anyhow::{bail, Context};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use motion::data::dataset::{Dataset, LoadOptions};
+
 use crate::cli::TrainArgs;
 
 /// A trainer's JSON configuration.
@@ -99,4 +101,27 @@ pub fn resume_point(args: &TrainArgs) -> anyhow::Result<Option<std::path::PathBu
         ),
         (false, None) => Ok(None),
     }
+}
+
+/// Longest clip read from a data set, in rows (HumanML3D's loader keeps 40..200).
+const MAX_CLIP_ROWS: usize = 200;
+
+/// The train split of `data` and, when there is one with at least `min_val` samples, the val
+/// split, with clips of `min_rows` rows up (crops are at most `max_rows`).
+pub fn load_splits(
+    data: &std::path::Path,
+    min_rows: usize,
+    max_rows: usize,
+    min_val: usize,
+) -> anyhow::Result<(Dataset, Option<Dataset>)> {
+    let load = LoadOptions {
+        min_rows,
+        max_rows: MAX_CLIP_ROWS.max(max_rows + 1),
+    };
+    let train = Dataset::load(data, "train", &load, |_, _| {})?;
+    let val = Some(Dataset::load(data, "val", &load, |_, _| {}))
+        .filter(|_| data.join("val.txt").is_file())
+        .transpose()?
+        .filter(|d| d.samples.len() >= min_val.max(1));
+    Ok((train, val))
 }

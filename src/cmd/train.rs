@@ -2,10 +2,8 @@
 //! progress bar, checkpoints and logs in `--out`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use kernels::DenseAttention;
 use motion::checkpoint::ModelCard;
 use motion::data::dataset::{Dataset, LoadOptions};
 use motion::guide::KpGuide;
@@ -15,7 +13,7 @@ use motion::training::{
 };
 use tch::Device;
 
-use crate::cli::{AttentionArg, TrainArgs, TrainWhat};
+use crate::cli::{TrainArgs, TrainWhat};
 use crate::progress;
 
 /// Longest clip read from a data set, in rows (HumanML3D's loader keeps 40..200).
@@ -79,9 +77,6 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         bail!(
             "--gpus / --rendezvous: multi-GPU training is not built yet (issue #10); use one GPU"
         );
-    }
-    if args.attention == AttentionArg::Radial {
-        bail!("--attention radial: the radial kernel is not built yet (issue #9); use dense");
     }
     let device = super::device(args.device)?;
     let cfg = config(&args)?;
@@ -160,12 +155,13 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let lambda = cfg.lambda_kp;
+    let attention = super::attention(args.attention, cfg.model.variant)?;
     let mut observer = progress::TrainProgress::new(cfg.steps, "training");
     let job = TrainJob {
         config: cfg,
         out: args.out.clone(),
         device,
-        attention: Arc::new(DenseAttention),
+        attention,
         train: &train_set,
         val: val_set.as_ref(),
         captions: &captions,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use aligner::{AlignerCard, AlignerInput, AlignerRunConfig, AlignerTrainer, WindowLayout};
 use anyhow::{bail, Context};
 use motion::data::batch::{Batch, BatchOptions};
-use motion::data::dataset::{Dataset, LoadOptions};
+use motion::data::dataset::Dataset;
 use motion::data::normalization::Normalization;
 use motion::guide::{card_scales, soft_kp, soft_kp_raw};
 use motion::training::{BatchStream, SubSentences};
@@ -19,22 +19,11 @@ use crate::cli::TrainArgs;
 use crate::cmd::run_config;
 use crate::progress;
 
-/// Longest clip read from a data set, in rows (HumanML3D's loader keeps 40..200).
-const MAX_CLIP_ROWS: usize = 200;
-
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let device = super::device(args.device)?;
     let cfg: AlignerRunConfig = run_config::load(args)?;
     let resume = run_config::resume_point(args)?;
-    let load = LoadOptions {
-        min_rows: cfg.min_rows,
-        max_rows: MAX_CLIP_ROWS.max(cfg.max_rows + 1),
-    };
-    let train_set = Dataset::load(&args.data, "train", &load, |_, _| {})?;
-    let val_set = Some(Dataset::load(&args.data, "val", &load, |_, _| {}))
-        .filter(|_| args.data.join("val.txt").is_file())
-        .transpose()?
-        .filter(|d| !d.samples.is_empty());
+    let (train_set, val_set) = run_config::load_splits(&args.data, cfg.min_rows, cfg.max_rows, 1)?;
     let truth = val_set
         .as_ref()
         .map(|v| GroundTruth::read(v, cfg.max_sentences))

@@ -8,7 +8,7 @@ use anyhow::Context;
 use eval::training::{EvalBatch, EvaluatorRunConfig, EvaluatorTrainer};
 use eval::{Evaluator, FeatureStats, VocabSource};
 use motion::data::batch::BatchOptions;
-use motion::data::dataset::{Dataset, LoadOptions};
+use motion::data::dataset::Dataset;
 use motion::training::BatchStream;
 use serde_json::{json, Value};
 use tch::Tensor;
@@ -17,22 +17,12 @@ use crate::cli::TrainArgs;
 use crate::cmd::run_config;
 use crate::progress;
 
-/// Longest clip read from a data set, in rows (HumanML3D's loader keeps 40..200).
-const MAX_CLIP_ROWS: usize = 200;
-
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let device = super::device(args.device)?;
     let cfg: EvaluatorRunConfig = run_config::load(args)?;
     let resume = run_config::resume_point(args)?;
-    let load = LoadOptions {
-        min_rows: cfg.min_rows,
-        max_rows: MAX_CLIP_ROWS.max(cfg.max_rows + 1),
-    };
-    let train_set = Dataset::load(&args.data, "train", &load, |_, _| {})?;
-    let val_set = Some(Dataset::load(&args.data, "val", &load, |_, _| {}))
-        .filter(|_| args.data.join("val.txt").is_file())
-        .transpose()?
-        .filter(|d| d.samples.len() >= cfg.batch_size);
+    let (train_set, val_set) =
+        run_config::load_splits(&args.data, cfg.min_rows, cfg.max_rows, cfg.batch_size)?;
     let norm = &train_set.normalization;
     let vocab = eval::glove::WordVectors::load_default()
         .context("the evaluator's word vectors (scripts/setup.sh installs GloVe 6B 50d)")?;
