@@ -93,11 +93,15 @@ impl FolderWriter {
         caption_lines: &[String],
         split: usize,
     ) -> Result<Tensor> {
-        let feats = features_from_joints(joints)?;
-        write_tensor(&features_path(&self.tmp, id), &feats)?;
-        write_tensor(&joints_path(&self.tmp, id), &joints_from_features(&feats)?)?;
-        let text: String = caption_lines.iter().map(|l| format!("{l}\n")).collect();
-        train::write_atomic(&captions_path(&self.tmp, id), text.as_bytes())?;
+        let feats = write_clip(&self.tmp, id, joints, caption_lines)?;
+        self.record(id, &feats, split)?;
+        Ok(feats)
+    }
+
+    /// Counts clip `id`, already written by [`write_clip`], in `split` (and, for the train split,
+    /// in the Mean/Std statistics). Call in clip order: the sums are order-dependent in the last
+    /// bits, and the data set must not depend on thread timing.
+    pub fn record(&mut self, id: &str, feats: &Tensor, split: usize) -> Result<()> {
         if split == 0 {
             // Statistics of the rows as stored (float32).
             let f = Vec::<f64>::try_from(
@@ -115,7 +119,7 @@ impl FolderWriter {
             self.rows += f.len() / FEATURE_DIM;
         }
         self.ids[split].push(id.to_string());
-        Ok(feats)
+        Ok(())
     }
 
     /// Writes Mean/Std (from the train rows), the split files and `meta_name` (JSON), then renames
@@ -139,6 +143,23 @@ impl FolderWriter {
         self.done = true;
         Ok([self.ids[0].len(), self.ids[1].len(), self.ids[2].len()])
     }
+}
+
+/// Writes clip `id`'s files into the folder `dir` (from [`FolderWriter::dir`]): feature rows, the
+/// joints recovered from them, the caption lines. Independent of other clips, so several threads
+/// may write clips at once. Returns the feature rows `[T-1, 263]`.
+pub fn write_clip(
+    dir: &Path,
+    id: &str,
+    joints: &Tensor,
+    caption_lines: &[String],
+) -> Result<Tensor> {
+    let feats = features_from_joints(joints)?;
+    write_tensor(&features_path(dir, id), &feats)?;
+    write_tensor(&joints_path(dir, id), &joints_from_features(&feats)?)?;
+    let text: String = caption_lines.iter().map(|l| format!("{l}\n")).collect();
+    train::write_atomic(&captions_path(dir, id), text.as_bytes())?;
+    Ok(feats)
 }
 
 impl Drop for FolderWriter {

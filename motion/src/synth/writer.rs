@@ -8,7 +8,7 @@ use tch::Tensor;
 
 use super::{clip, FPS};
 use crate::data::layout::captions_path;
-use crate::data::writer::{split_assignment, FolderWriter};
+use crate::data::writer::{split_assignment, write_clip, FolderWriter};
 use crate::error::{Error, Result};
 
 /// Bumped whenever the generator's output for a (seed, index) changes.
@@ -59,27 +59,46 @@ pub fn synthesize(
         captions: 0,
         splits: [0; 3],
     };
-    for (i, split) in split_assignment(opts.count, opts.seed)
-        .into_iter()
-        .enumerate()
-    {
-        progress(i, opts.count);
-        let c = clip(opts.seed, i as u64);
-        let id = format!("{i:06}");
-        let flat: Vec<f64> = c.joints.iter().flatten().flatten().copied().collect();
-        let joints = Tensor::from_slice(&flat).reshape([c.joints.len() as i64, 22, 3]);
-        // Whole-clip captions; no part-of-speech tokens yet.
-        let lines: Vec<String> = c
-            .captions
-            .iter()
-            .map(|cap| format!("{}##0.0#0.0", cap.text.replace('#', " ")))
-            .collect();
-        let feats = writer.add(&id, &joints, &lines, split)?;
-        write_segments(writer.dir(), &id, &c.captions, feats.size()[0] as usize)?;
-        report.clips += 1;
-        report.frames += c.joints.len();
-        report.captions += c.captions.len();
-    }
+    let splits = split_assignment(opts.count, opts.seed);
+    let dir = writer.dir().to_path_buf();
+    // Clips are independent (each from (seed, index)): worker threads make and write them; this
+    // thread counts them in index order, so the folder is the same whatever the thread count.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Made>)>();
+        for _ in 0..workers {
+            let (tx, next, dir) = (tx.clone(), &next, &dir);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= opts.count {
+                    return;
+                }
+                if tx.send((i, make(&dir, opts.seed, i))).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut expected = 0;
+        for (i, made) in rx {
+            pending.insert(i, made);
+            while let Some(made) = pending.remove(&expected) {
+                // An error stops the workers (they see the receiver gone) and the folder is removed.
+                let made = made?;
+                progress(expected, opts.count);
+                writer.record(&made.id, &made.feats, splits[expected])?;
+                report.clips += 1;
+                report.frames += made.frames;
+                report.captions += made.captions;
+                expected += 1;
+            }
+        }
+        Ok(())
+    })?;
     progress(opts.count, opts.count);
     let meta = json!({
         "generator": "keta data synth", "generator_version": GENERATOR_VERSION, "seed": opts.seed,
@@ -88,6 +107,36 @@ pub fn synthesize(
     });
     report.splits = writer.finish("synth.json", &meta)?;
     Ok(report)
+}
+
+/// One clip, written.
+struct Made {
+    id: String,
+    feats: Tensor,
+    frames: usize,
+    captions: usize,
+}
+
+/// Makes clip `i` of `seed` and writes its files (features, joints, captions, segments) into `dir`.
+fn make(dir: &Path, seed: u64, i: usize) -> Result<Made> {
+    let c = clip(seed, i as u64);
+    let id = format!("{i:06}");
+    let flat: Vec<f64> = c.joints.iter().flatten().flatten().copied().collect();
+    let joints = Tensor::from_slice(&flat).reshape([c.joints.len() as i64, 22, 3]);
+    // Whole-clip captions; no part-of-speech tokens yet.
+    let lines: Vec<String> = c
+        .captions
+        .iter()
+        .map(|cap| format!("{}##0.0#0.0", cap.text.replace('#', " ")))
+        .collect();
+    let feats = write_clip(dir, &id, &joints, &lines)?;
+    write_segments(dir, &id, &c.captions, feats.size()[0] as usize)?;
+    Ok(Made {
+        id,
+        feats,
+        frames: c.joints.len(),
+        captions: c.captions.len(),
+    })
 }
 
 /// `texts/<id>.json`: per caption line (1-based), its segments in feature rows (end exclusive).
