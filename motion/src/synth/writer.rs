@@ -76,7 +76,7 @@ pub fn synthesize(
                 if i >= opts.count {
                     return;
                 }
-                if tx.send((i, make(&dir, opts.seed, i))).is_err() {
+                if tx.send((i, make(dir, opts.seed, i))).is_err() {
                     return;
                 }
             });
