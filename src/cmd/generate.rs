@@ -142,7 +142,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             SamplerArg::Ddim => SamplerKind::Ddim,
         },
         seed: args.seed,
-        cuda_graph: true,
+        // Radial attention's sparse paths build layouts from host data and the fused kernel runs
+        // on the legacy stream: neither belongs inside a graph capture, so `radial` runs eager.
+        cuda_graph: args.attention != crate::cli::AttentionArg::Radial,
         refine_rounds: args.refine_rounds,
         refine_t: 0.5,
         refine_from: match args.refine_from {
