@@ -196,7 +196,7 @@ pub struct GenerateArgs {
     /// A file with one prompt a line (blank lines skipped); all are generated in one batch
     #[arg(long, conflicts_with = "text")]
     pub input: Option<PathBuf>,
-    /// Length of each motion in seconds (the model's card gives the supported range)
+    /// Length of each motion in seconds (the model's card gives the supported range; see --long)
     #[arg(long, default_value_t = 6.0)]
     pub seconds: f64,
     /// Motions per prompt
@@ -241,6 +241,10 @@ pub struct GenerateArgs {
     /// Print the sub-sentences, their time windows and the kinematic-phrase events found in each
     #[arg(long)]
     pub explain: bool,
+    /// Allow --seconds beyond the model's training lengths (up to 64k frames): extrapolation,
+    /// quality not guaranteed; --attention radial keeps attention O(n log n)
+    #[arg(long)]
+    pub long: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

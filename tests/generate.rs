@@ -341,6 +341,31 @@ fn the_same_seed_repeats_exactly_and_another_seed_differs() {
     let r = radial.join("sample_0/joints.npy");
     let d = max_abs_diff(&read_f32(&a), &read_f32(&r));
     assert!(d < 1e-3, "radial vs dense on one block: {d}");
+
+    // --long extrapolates past the trained lengths (the default model: 196 frames), radially.
+    let long = tmp.path().join("long");
+    let o = generate(
+        &long,
+        &[
+            "--text",
+            "a person walks forward",
+            "--seconds",
+            "15",
+            "--long",
+            "--attention",
+            "radial",
+            "--steps",
+            "2",
+            "--format",
+            "npy",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("extrapolating"), "{}", stderr(&o));
+    assert_eq!(
+        read_f32(&long.join("sample_0/joints.npy")).shape(),
+        [300, 22, 3]
+    );
 }
 
 /// Joint indices (HumanML3D order).

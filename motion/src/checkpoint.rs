@@ -223,6 +223,25 @@ impl MotionModel {
     }
 }
 
+/// Longest motion `MotionModel::allow_rows` accepts: 64k frames (53 minutes at 20 fps).
+pub const MAX_EXTRAPOLATED_ROWS: i64 = 65_536;
+
+impl MotionModel {
+    /// Lets the model sample `rows` frames even beyond its training lengths (up to
+    /// [`MAX_EXTRAPOLATED_ROWS`]): long motions for radial attention. Quality past the trained
+    /// length is not guaranteed.
+    pub fn allow_rows(&mut self, rows: i64) -> Result<()> {
+        if !(1..=MAX_EXTRAPOLATED_ROWS).contains(&rows) {
+            return Err(Error::Invalid(format!(
+                "{rows} frames: at most {MAX_EXTRAPOLATED_ROWS} (64k) can be generated"
+            )));
+        }
+        self.denoiser.extend_frames(rows);
+        self.card.model.max_frames = self.card.model.max_frames.max(rows);
+        Ok(())
+    }
+}
+
 /// Copies the model of `from` (a checkpoint, or a training folder's `latest`) into the new folder
 /// `out`: `config.json`, `weights.safetensors` in `kind` (fp16 halves the size; the optimizer and
 /// training weights stay behind), `Mean.npy`, `Std.npy`. Written to a temp folder and renamed, then

@@ -49,9 +49,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .model
         .variant;
     let attention = super::attention(args.attention, variant)?;
-    let model = MotionModel::load(&model_dir, device, attention)
+    let mut model = MotionModel::load(&model_dir, device, attention)
         .with_context(|| format!("cannot load the model at {}", model_dir.display()))?;
-    let card = &model.card;
+    let card = model.card.clone();
     if card.text_encoder != text::ENCODER_ID {
         bail!(
             "{}: trained on embeddings of {:?}, but keta's encoder is {:?}",
@@ -72,7 +72,27 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if args.refine_from == RefineFromArg::X0 && !card.model.guide_tokens {
         eprintln!("keta: note: --refine-from only matters with guide tokens (KETA decoder models)");
     }
-    let rows = card.motion.rows_for_seconds(args.seconds)?;
+    let rows = if args.long {
+        let rows = (args.seconds * card.motion.fps).round();
+        if !(args.seconds.is_finite() && rows >= card.motion.min_rows as f64) {
+            bail!(
+                "--seconds {} is shorter than this model's {:.2} s",
+                args.seconds,
+                card.motion.min_rows as f64 / card.motion.fps
+            );
+        }
+        rows as i64
+    } else {
+        card.motion.rows_for_seconds(args.seconds)?
+    };
+    if args.long && rows > card.motion.max_rows as i64 {
+        model.allow_rows(rows)?;
+        eprintln!(
+            "keta: note: {rows} frames is {:.1}x the longest training motion ({}): extrapolating",
+            rows as f64 / card.motion.max_rows as f64,
+            card.motion.max_rows
+        );
+    }
     let encoder = SentenceEncoder::load_default(device)?;
     let load_s = t.elapsed().as_secs_f64();
 

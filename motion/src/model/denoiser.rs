@@ -169,6 +169,12 @@ impl Denoiser {
         &self.cfg
     }
 
+    /// Accepts sequences up to `frames` rows (extrapolation beyond the trained length: the
+    /// positions are sinusoids, defined at any length; quality is not guaranteed).
+    pub fn extend_frames(&mut self, frames: i64) {
+        self.cfg.max_frames = self.cfg.max_frames.max(frames);
+    }
+
     /// Name of the self-attention backend.
     pub fn attention_name(&self) -> &'static str {
         self.attention.name()
