@@ -25,4 +25,12 @@ pub trait Attention: Send + Sync {
 
     /// Short name for logs and benchmark tables.
     fn name(&self) -> &'static str;
+
+    /// Whether layer `layer` (0-based) over `tokens` tokens at sampling step `step` (0 = the
+    /// noisiest) of `steps` should attend densely instead (radial attention's schedule: short
+    /// sequences, the first layers and the first, noisiest steps see everything). Training asks
+    /// with `step = steps = 0`. Dense backends: always false (they are dense already).
+    fn dense_at(&self, _layer: usize, _tokens: usize, _step: usize, _steps: usize) -> bool {
+        false
+    }
 }

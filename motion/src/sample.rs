@@ -165,10 +165,14 @@ impl MotionModel {
                 done_steps += 1;
                 on_step(done_steps, all_steps);
             };
+            // A schedule that switches attention between steps cannot replay one recorded
+            // graph; and packing builds index tensors from host data on every call, which a graph
+            // capture cannot hold, so the graph masks padding in attention only.
             let graph = match device {
-                // Packing builds index tensors from host data on every call, which a graph
-                // capture cannot hold: the graph masks padding in attention only.
-                Device::Cuda(index) if opts.cuda_graph => {
+                Device::Cuda(index)
+                    if opts.cuda_graph
+                        && !self.denoiser.schedule_varies(opts.rows as usize, total) =>
+                {
                     let masked = padding.as_ref().map(Padding::without_packing);
                     Some(record(&guided, &x, index, masked.as_ref())?)
                 }
@@ -179,8 +183,9 @@ impl MotionModel {
             // its own yet: it reads the guide from x_t whatever `refine_from` says.
             let new_walk = Cell::new(true);
             let mut previous_x0: Option<Tensor> = None;
-            let mut denoise = |x: &Tensor, step: &KeptStep, _k: usize| -> Result<Tensor> {
+            let mut denoise = |x: &Tensor, step: &KeptStep, k: usize| -> Result<Tensor> {
                 let fresh = new_walk.replace(false);
+                self.denoiser.set_sampling_step(total - 1 - k, total);
                 if let (Some(g), Some(r)) = (&guide_in, &reader) {
                     let source = match (opts.refine_from, &previous_x0) {
                         (RefineFrom::X0, Some(x0)) if !fresh => x0,
@@ -225,6 +230,7 @@ impl MotionModel {
                     distances.push(r.distances(&x)?);
                 }
             }
+            self.denoiser.set_sampling_step(0, 0);
             Ok(Sampled {
                 features: self.denormalize(&x),
                 cuda_graph: used_graph,

@@ -248,6 +248,10 @@ impl Attention for RadialAttention {
     fn name(&self) -> &'static str {
         "radial"
     }
+
+    fn dense_at(&self, layer: usize, tokens: usize, step: usize, steps: usize) -> bool {
+        tokens < self.cfg.auto_dense_below || self.cfg.runs_dense(layer, step, steps)
+    }
 }
 
 #[cfg(test)]

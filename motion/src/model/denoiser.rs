@@ -2,6 +2,7 @@
 //! variant (arXiv 2501.15058): noisy normalised feature rows, a diffusion step and a text condition in,
 //! the predicted clean rows (x0) out. Weights are ours (trained by `keta train mdm`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use kernels::{Attention, DenseAttention};
@@ -111,6 +112,9 @@ pub struct Denoiser {
     body: Body,
     output: nn::Linear,
     attention: Arc<dyn Attention>,
+    /// The sampling step `(step, steps)` the next calls belong to (`(0, 0)` outside sampling):
+    /// radial attention's schedule runs the noisiest steps densely.
+    step: (AtomicUsize, AtomicUsize),
 }
 
 impl std::fmt::Debug for Denoiser {
@@ -161,6 +165,7 @@ impl Denoiser {
             body,
             output: lin("output", d, f),
             attention,
+            step: (AtomicUsize::new(0), AtomicUsize::new(0)),
             cfg: cfg.clone(),
         })
     }
@@ -178,6 +183,50 @@ impl Denoiser {
     /// Name of the self-attention backend.
     pub fn attention_name(&self) -> &'static str {
         self.attention.name()
+    }
+
+    /// Marks the following calls as sampling step `step` (0 = the noisiest) of `steps`, for the
+    /// attention backend's dense schedule; `(0, 0)` (the default) means training.
+    pub fn set_sampling_step(&self, step: usize, steps: usize) {
+        self.step.0.store(step, Ordering::Relaxed);
+        self.step.1.store(steps, Ordering::Relaxed);
+    }
+
+    /// Whether the attention schedule changes between steps of a `steps`-step walk over `frames`
+    /// frames (a CUDA graph recorded at one step would then replay the wrong attention at others).
+    pub fn schedule_varies(&self, frames: usize, steps: usize) -> bool {
+        let tokens = self.tokens(frames);
+        (0..self.cfg.layers as usize).any(|l| {
+            self.attention.dense_at(l, tokens, 0, steps)
+                != self
+                    .attention
+                    .dense_at(l, tokens, steps.saturating_sub(1), steps)
+        })
+    }
+
+    /// Self-attention tokens for `frames` frames: the encoder prepends its condition token.
+    fn tokens(&self, frames: usize) -> usize {
+        match self.body {
+            Body::Encoder(_) => frames + 1,
+            Body::Decoder(_) => frames,
+        }
+    }
+
+    /// The attention of layer `layer` over `frames` frames at the current step: dense where the
+    /// schedule says so.
+    fn attention_of(&self, layer: usize, frames: usize) -> &dyn Attention {
+        let (step, steps) = (
+            self.step.0.load(Ordering::Relaxed),
+            self.step.1.load(Ordering::Relaxed),
+        );
+        if self
+            .attention
+            .dense_at(layer, self.tokens(frames), step, steps)
+        {
+            &DenseAttention
+        } else {
+            self.attention.as_ref()
+        }
     }
 
     /// Predicts clean rows. `x_t [B, N, 263]` (normalised, any float dtype), `t [B]` int64 diffusion
@@ -201,7 +250,6 @@ impl Denoiser {
         let keep = cond.keep.to_kind(kind).unsqueeze(1); // [B, 1]
         let caption = self.text_proj.forward(&(cond.text.to_kind(kind) * &keep));
         let frames = self.input.forward(&x_t.to_kind(kind)); // [B, N, d]
-        let attention = self.attention.as_ref();
         let h = match &self.body {
             Body::Encoder(layers) => {
                 // 2. [cond | frames] + positions; the condition token is never padded.
@@ -212,7 +260,8 @@ impl Denoiser {
                 // 3. Encoder layers, on the real tokens only when the padding packs ([R, d]).
                 let packing = padding.and_then(|p| p.packing(1));
                 let mut h = packed(packing.as_ref(), h);
-                for layer in layers {
+                for (i, layer) in layers.iter().enumerate() {
+                    let attention = self.attention_of(i, n as usize);
                     h = layer.forward(&h, pad.as_ref(), attention, packing.as_ref(), p, train);
                 }
                 unpacked(packing.as_ref(), h).narrow(1, 1, n) // [B, N, d]
@@ -228,7 +277,8 @@ impl Denoiser {
                 let h = (frames + self.positions(n, kind, device)).dropout(p, train);
                 let packing = padding.and_then(|p| p.packing(0));
                 let mut h = packed(packing.as_ref(), h);
-                for layer in &parts.layers {
+                for (i, layer) in parts.layers.iter().enumerate() {
+                    let attention = self.attention_of(i, n as usize);
                     h = layer.forward(&h, pad, &memory, attention, packing.as_ref(), p, train);
                 }
                 unpacked(packing.as_ref(), h)

@@ -259,3 +259,59 @@ fn packing_real_tokens_changes_nothing_on_real_frames() {
         }
     }
 }
+
+/// Radial attention's schedule reaches the layers: with every layer in `dense_layers`, or at a step
+/// inside `dense_steps_fraction`, the radial model computes exactly what the dense one does; outside
+/// the schedule, at a length where the mask is sparse, it does not.
+#[test]
+fn the_radial_schedule_runs_scheduled_layers_and_steps_densely() {
+    use kernels::{RadialAttention, RadialBackend, RadialConfig};
+    let _rng = crate::global_rng();
+    let cfg = DenoiserConfig::tiny();
+    let (vs, dense) = build(&cfg);
+    let radial_model = |dense_layers: usize, fraction: f64| {
+        let radial = RadialAttention::new(
+            RadialConfig {
+                block: 8,
+                auto_dense_below: 0,
+                dense_layers,
+                dense_steps_fraction: fraction,
+                ..RadialConfig::default()
+            },
+            RadialBackend::Gather,
+        )
+        .unwrap()
+        .with_condition_tokens(1)
+        .unwrap()
+        .shared();
+        let mut other = nn::VarStore::new(Device::Cpu);
+        let model = Denoiser::with_attention(other.root(), &cfg, radial).unwrap();
+        other.copy(&vs).unwrap();
+        (other, model)
+    };
+    tch::manual_seed(3);
+    let (x, t, text) = inputs(2, 60, 384);
+    let cond = Condition::caption(&text);
+    let run = |m: &Denoiser| tch::no_grad(|| m.forward(&x, &t, &cond, None, false).unwrap());
+    let reference = run(&dense);
+    let (_a, all_dense) = radial_model(cfg.layers as usize, 0.0);
+    assert!(max_diff(&run(&all_dense), &reference) < 1e-5);
+    let (_b, sparse) = radial_model(0, 0.5);
+    assert!(
+        max_diff(&run(&sparse), &reference) > 1e-3,
+        "61 tokens in blocks of 8 is sparse"
+    );
+    sparse.set_sampling_step(1, 4); // within the first half of the steps: dense
+    assert!(max_diff(&run(&sparse), &reference) < 1e-5);
+    assert!(sparse.schedule_varies(60, 4) && !dense.schedule_varies(60, 4));
+    sparse.set_sampling_step(3, 4); // the last, least noisy step: radial
+    assert!(max_diff(&run(&sparse), &reference) > 1e-3);
+    // Below the auto-dense threshold nothing varies: CUDA graphs stay on for short motions.
+    let auto = RadialAttention::new(RadialConfig::default(), RadialBackend::Auto)
+        .unwrap()
+        .shared();
+    let mut other = nn::VarStore::new(Device::Cpu);
+    let short = Denoiser::with_attention(other.root(), &cfg, auto).unwrap();
+    other.copy(&vs).unwrap();
+    assert!(!short.schedule_varies(60, 50) && short.schedule_varies(4096, 50));
+}
