@@ -125,3 +125,29 @@ pub fn load_splits(
         .filter(|d| d.samples.len() >= min_val.max(1));
     Ok((train, val))
 }
+
+/// Runs `run` to `cadence.steps` with the shared loop: refuses a run already at its step count,
+/// opens (or, on resume, cuts) `OUT/train_log.jsonl`, and draws the progress bar.
+pub fn drive<T: train::Trainee<Error = anyhow::Error>>(
+    args: &TrainArgs,
+    cadence: &train::Cadence,
+    run: &mut T,
+    what: &str,
+) -> anyhow::Result<train::Finished> {
+    if run.steps() >= cadence.steps {
+        bail!(
+            "{} is at step {}; --steps {} leaves nothing to train",
+            args.out.display(),
+            run.steps(),
+            cadence.steps
+        );
+    }
+    let mut log = train::TrainLog::open(
+        &args.out.join("train_log.jsonl"),
+        args.resume.then_some(run.steps()),
+    )?;
+    let mut observer = crate::progress::TrainProgress::new(cadence.steps, what);
+    let done = train::drive(cadence, run, &mut log, &mut observer);
+    observer.bar.finish_and_clear();
+    done
+}

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use aligner::{AlignerCard, AlignerInput, AlignerRunConfig, AlignerTrainer, WindowLayout};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use motion::data::batch::{Batch, BatchOptions};
 use motion::data::dataset::Dataset;
 use motion::data::normalization::Normalization;
@@ -17,7 +17,6 @@ use tch::{Device, Kind, Tensor};
 
 use crate::cli::TrainArgs;
 use crate::cmd::run_config;
-use crate::progress;
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let device = super::device(args.device)?;
@@ -77,22 +76,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         run.batches = BatchStream::new(&train_set, opts, at("epoch")?, at("position")?)?;
     }
     run_config::record(args, &cfg)?;
-    if run.trainer.steps() >= cfg.steps {
-        bail!(
-            "{} is at step {}; --steps {} leaves nothing to train",
-            args.out.display(),
-            run.trainer.steps(),
-            cfg.steps
-        );
-    }
-    let mut log = train::TrainLog::open(
-        &args.out.join("train_log.jsonl"),
-        resume.is_some().then_some(run.trainer.steps()),
-    )?;
-    let mut observer = progress::TrainProgress::new(cfg.steps, "training the aligner");
-    let done = train::drive(&cfg.cadence(), &mut run, &mut log, &mut observer);
-    observer.bar.finish_and_clear();
-    let done = done?;
+    let done = run_config::drive(args, &cfg.cadence(), &mut run, "training the aligner")?;
     eprintln!(
         "keta: aligner trained to step {} in {:.1} s; log {out}/train_log.jsonl, curve {out}/loss.png",
         done.last_step,

@@ -15,7 +15,6 @@ use tch::Tensor;
 
 use crate::cli::TrainArgs;
 use crate::cmd::run_config;
-use crate::progress;
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let device = super::device(args.device)?;
@@ -63,14 +62,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )?;
     }
     run_config::record(args, &cfg)?;
-    if run.trainer.steps() >= cfg.steps {
-        anyhow::bail!(
-            "{} is at step {}; --steps {} leaves nothing to train",
-            args.out.display(),
-            run.trainer.steps(),
-            cfg.steps
-        );
-    }
     eprintln!(
         "keta: training the evaluator (our own, 50-d GloVe) on {} samples ({} validation) for {} steps, batch {}, on {}",
         train_set.samples.len(),
@@ -79,14 +70,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         cfg.batch_size,
         if device.is_cuda() { "CUDA" } else { "the CPU" }
     );
-    let mut log = train::TrainLog::open(
-        &args.out.join("train_log.jsonl"),
-        resume.is_some().then_some(run.trainer.steps()),
-    )?;
-    let mut observer = progress::TrainProgress::new(cfg.steps, "training the evaluator");
-    let done = train::drive(&cfg.cadence(), &mut run, &mut log, &mut observer);
-    observer.bar.finish_and_clear();
-    let done = done?;
+    let done = run_config::drive(args, &cfg.cadence(), &mut run, "training the evaluator")?;
     eprintln!(
         "keta: evaluator trained to step {} in {:.1} s; use it with `keta eval --evaluator {}`",
         done.last_step,
