@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use motion::data::dataset::{Dataset, LoadOptions};
+use motion::training::BatchStream;
 
 use crate::cli::TrainArgs;
 
@@ -150,4 +151,25 @@ pub fn drive<T: train::Trainee<Error = anyhow::Error>>(
     let done = train::drive(cadence, run, &mut log, &mut observer);
     observer.bar.finish_and_clear();
     done
+}
+
+/// What a checkpoint's `train_state.json` records of a run: its step, seed and batch position.
+pub fn stream_state(steps: u64, seed: u64, batches: &BatchStream) -> serde_json::Value {
+    serde_json::json!({
+        "step": steps, "seed": seed, "epoch": batches.epoch, "position": batches.position,
+    })
+}
+
+/// The batch stream of `data` positioned where `state` ([`stream_state`]) left it.
+pub fn resumed_stream<'a>(
+    data: &'a Dataset,
+    opts: motion::data::batch::BatchOptions,
+    state: &serde_json::Value,
+) -> anyhow::Result<BatchStream<'a>> {
+    let at = |k: &str| {
+        state[k]
+            .as_u64()
+            .with_context(|| format!("train_state.json: {k}"))
+    };
+    Ok(BatchStream::new(data, opts, at("epoch")?, at("position")?)?)
 }

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use aligner::{AlignerCard, AlignerInput, AlignerRunConfig, AlignerTrainer, WindowLayout};
-use anyhow::Context;
 use motion::data::batch::{Batch, BatchOptions};
 use motion::data::dataset::Dataset;
 use motion::data::normalization::Normalization;
@@ -68,12 +67,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     if let Some(ckpt) = &resume {
         let state = run.trainer.restore(ckpt)?;
-        let at = |k: &str| {
-            state[k]
-                .as_u64()
-                .with_context(|| format!("train_state.json: {k}"))
-        };
-        run.batches = BatchStream::new(&train_set, opts, at("epoch")?, at("position")?)?;
+        run.batches = run_config::resumed_stream(&train_set, opts, &state)?;
     }
     run_config::record(args, &cfg)?;
     let done = run_config::drive(args, &cfg.cadence(), &mut run, "training the aligner")?;
@@ -140,10 +134,7 @@ impl train::Trainee for Run<'_> {
     }
 
     fn checkpoint(&mut self) -> anyhow::Result<PathBuf> {
-        let state = json!({
-            "step": self.trainer.steps(), "seed": self.cfg.seed,
-            "epoch": self.batches.epoch, "position": self.batches.position,
-        });
+        let state = run_config::stream_state(self.trainer.steps(), self.cfg.seed, &self.batches);
         let dir = self
             .trainer
             .save(self.out, self.cfg.keep_checkpoints, &state)?;

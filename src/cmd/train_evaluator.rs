@@ -49,17 +49,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     if let Some(ckpt) = &resume {
         let state = run.trainer.restore(ckpt)?;
-        let at = |k: &str| {
-            state[k]
-                .as_u64()
-                .with_context(|| format!("train_state.json: {k}"))
-        };
-        run.batches = BatchStream::new(
-            &train_set,
-            batch_options(&cfg),
-            at("epoch")?,
-            at("position")?,
-        )?;
+        run.batches = run_config::resumed_stream(&train_set, batch_options(&cfg), &state)?;
     }
     run_config::record(args, &cfg)?;
     eprintln!(
@@ -161,10 +151,7 @@ impl train::Trainee for Run<'_> {
     }
 
     fn checkpoint(&mut self) -> anyhow::Result<PathBuf> {
-        let state = json!({
-            "step": self.trainer.steps(), "seed": self.cfg.seed,
-            "epoch": self.batches.epoch, "position": self.batches.position,
-        });
+        let state = run_config::stream_state(self.trainer.steps(), self.cfg.seed, &self.batches);
         let dir = self
             .trainer
             .save(&self.out, self.cfg.keep_checkpoints, &state)?;
