@@ -84,6 +84,8 @@ cat > "$stage/run.sh" <<'RUN'
 #   train-default  synthetic data -> the default model (configs/default-model.json) -> $OUT/model (fp16)
 #   calibrate      steps/s of every ablation trainer and the time of one evaluation replication
 #   ablation       scripts/ablation.sh on every GPU of the machine -> $OUT/ablation.tar.gz
+#   long           generate --long, 1k-64k frames, dense and radial: time and peak GPU memory
+#   dist           multi-GPU training (#10): equivalence, two "machines" over TCP, scaling, a dead rank
 #   keta ARGS      the keta binary
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -142,22 +144,125 @@ case "$task" in
         done
         [[ -x /tmp/keta-device/tests ]] && /tmp/keta-device/tests --ignored --nocapture --test-threads 1 gpu:: > "$OUT/smoke.log" 2>&1; tail -5 "$OUT/smoke.log" ;;
     ablation)
-        # Several calls continue one ablation while the machine stays warm (scripts/ablation.sh
-        # skips finished jobs and resumes cut ones); each call stops itself before the tool's
-        # limit (ABLATION_LIMIT seconds) and sends back what exists. One GPU: all jobs share it.
+        # The ablation runs in its own process session (setsid), so it outlives this call and
+        # several calls continue it while the machine stays warm; each call waits up to
+        # ABLATION_LIMIT seconds, then sends back what exists. One GPU: all lanes share it. Once
+        # lane 0's jobs are done, its GPU runs the long-motion sweep (task long).
         gpus=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr '\n' ' ')
         [[ $(wc -w <<< "$gpus") == 1 ]] && gpus="0 0 0 0"
         nvidia-smi --query-gpu=name --format=csv,noheader > "$OUT/gpu.txt"
         a="$work/ablation"; mkdir -p "$a"
-        (cd "$KETA_HOME" && GPUS="$gpus" timeout "${ABLATION_LIMIT:-540}" scripts/ablation.sh "$keta" "$a" 2>&1) | tee -a "$a/ablation.log"
-        cp "$a/ablation.log" "$OUT/"
-        (cd "$a" && tar -czf "$OUT/ablation.tar.gz" $(ls -d ablation.md eval logs */train_log.jsonl */loss.png */run_config.json 2>/dev/null))
+        if [[ ! -f "$a/running" ]] || ! kill -0 "$(cat "$a/running")" 2>/dev/null; then
+            (cd "$KETA_HOME" && GPUS="$gpus" setsid nohup scripts/ablation.sh "$keta" "$a" >> "$a/ablation.log" 2>&1 &
+             echo $! > "$a/running")
+            if [[ -n "${LONG_AFTER:-eval-keta-enc-1e-4}" && ! -f "$work/long/long.csv" ]]; then
+                setsid nohup bash -c "until [[ -f '$a/logs/${LONG_AFTER:-eval-keta-enc-1e-4}.done' ]]; do sleep 5; done;
+                    CUDA_VISIBLE_DEVICES=${gpus%% *} '$here/run.sh' long" > "$a/long.log" 2>&1 &
+            fi
+        fi
+        end=$(( $(date +%s) + ${ABLATION_LIMIT:-540} ))
+        while kill -0 "$(cat "$a/running")" 2>/dev/null && (( $(date +%s) < end )); do sleep 5; done
+        kill -0 "$(cat "$a/running")" 2>/dev/null && echo "ablation: still running; call again" || echo "ablation: finished"
+        tail -n 40 "$a/ablation.log"; cp "$a/ablation.log" "$OUT/"
+        [[ -f "$work/long/long.csv" ]] && cp "$work/long/long.csv" "$a/"
+        (cd "$a" && tar -czf "$OUT/ablation.tar.gz" $(ls -d ablation.md eval logs long.log long.csv */train_log.jsonl */loss.png */run_config.json 2>/dev/null))
         if [[ -f "$a/ablation.md" && ! -d "$work/keta-dec-fp16" ]]; then
             "$keta" model pack --from "$a/keta-dec" --out "$work/keta-dec-fp16" --dtype f16
             tar -czf "$OUT/keta-dec-model.tar.gz" -C "$work" keta-dec-fp16
         fi ;;
+    long)
+        # #9: keta generate --long from 1k to 64k frames with dense and radial attention (2 DDPM
+        # steps: the time is per model pass), and the 10-minute motion (12,000 frames, 50 steps):
+        # sampling time (summary.json) and the GPU's peak memory over the run (nvidia-smi, polled
+        # every 50 ms, minus the idle reading) -> $work/long/long.csv
+        l="$work/long"; mkdir -p "$l"; csv="$l/long.csv.part"
+        g="${CUDA_VISIBLE_DEVICES:-0}"
+        echo "frames,attention,steps,sample_s,peak_mib" > "$csv"
+        used() { nvidia-smi --id="$g" --query-gpu=memory.used --format=csv,noheader,nounits; }
+        one() {
+            local frames=$1 att=$2 steps=$3 d="$l/$1-$2-$3" idle peak=0 m
+            idle=$(used)
+            "$keta" generate --text "a person walks forward, then turns around" --long --attention "$att" \
+                --seconds "$(python3 -c "print($frames / 20)")" --steps "$steps" --format npy \
+                --device cuda --out "$d" --force > "$d.log" 2>&1 &
+            local p=$!
+            while kill -0 $p 2>/dev/null; do m=$(used); (( m > peak )) && peak=$m; sleep 0.05; done
+            wait $p || { echo "long: $frames $att failed:"; tail -n 5 "$d.log"; return 0; }
+            echo "$frames,$att,$steps,$(python3 -c "import json;print(json.load(open('$d/summary.json'))['timings']['sample_s'])"),$((peak - idle))" | tee -a "$csv"
+            rm -rf "$d"
+        }
+        one 1024 radial 2 > /dev/null  # warm-up: NVRTC compile, cuDNN and cuBLAS set-up
+        for frames in 1024 2048 4096 8192 16384 32768 65536; do
+            for att in dense radial; do one $frames $att 2; done
+        done
+        for att in radial dense; do one 12000 $att 50; done
+        mv "$csv" "$l/long.csv"; cat "$l/long.csv" ;;
+    dist)
+        # #10 on every GPU of the machine, each step's output under $OUT: (1) N ranks vs one
+        # process on the same global batch (weights after 20 steps, fp32, tiny model); (2) two
+        # "machines" on one host meeting over TCP, and a rank started with another config;
+        # (3) samples/s per GPU at the reference size, 64 samples per GPU, on 1, 2, 4 GPUs;
+        # (4) a rank killed mid-run.
+        n=$(nvidia-smi --query-gpu=index --format=csv,noheader | wc -l)
+        nvidia-smi --query-gpu=name --format=csv,noheader | head -1 > "$OUT/gpu.txt"
+        nvidia-smi topo -m > "$OUT/topo.txt" 2>&1
+        d="$work/dist"; rm -rf "$d"; mkdir -p "$d"; c="$KETA_HOME/configs/parallel"
+        "$keta" data synth --out "$d/data" --count 4000 --seed 0 > "$d/synth.log" 2>&1
+        run_train() { local name=$1; shift; local s=$(date +%s%N)
+               "$keta" train mdm --data "$d/data" --out "$d/$name" --device cuda "$@" > "$OUT/$name.log" 2>&1
+               local rc=$?; echo "$name: exit $rc, $(( ($(date +%s%N) - s) / 1000000 )) ms" | tee -a "$OUT/dist.txt"; return $rc; }
+        run_train check-1 --config "$c/check.json"
+        for g in 2 4; do
+            (( g <= n )) || continue
+            run_train check-$g --config "$c/check.json" --gpus $g
+            python3 "$KETA_HOME/scripts/compare_weights.py" --skip-key-bias \
+                "$d/check-1/ckpt-20/train_weights.safetensors" "$d/check-$g/ckpt-20/train_weights.safetensors" \
+                | sed "s/^/check-$g vs check-1 weights: /" | tee -a "$OUT/dist.txt"
+            python3 - "$d/check-1/train_log.jsonl" "$d/check-$g/train_log.jsonl" <<'PY' | tee -a "$OUT/dist.txt"
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(f) if '"loss"' in l] for f in sys.argv[1:])
+print(f"losses 1 GPU {a}\nlosses N GPU {b}\nmax loss diff {max(abs(x - y) for x, y in zip(a, b)):.3g}")
+PY
+        done
+        # Two launchers as two machines of one GPU each, meeting over TCP.
+        port=29517
+        for k in 0 1; do
+            CUDA_VISIBLE_DEVICES=$k "$keta" train mdm --data "$d/data" --out "$d/nodes" --device cuda --config "$c/check.json" \
+                --gpus 1 --nodes 2 --node-rank $k --rendezvous 127.0.0.1:$port > "$OUT/nodes-$k.log" 2>&1 & eval "p$k=\$!"
+        done
+        wait $p0; r0=$?; wait $p1; r1=$?; echo "two nodes over TCP: exit $r0 $r1" | tee -a "$OUT/dist.txt"
+        python3 "$KETA_HOME/scripts/compare_weights.py" --skip-key-bias \
+            "$d/check-1/ckpt-20/train_weights.safetensors" "$d/nodes/ckpt-20/train_weights.safetensors" \
+            | sed "s/^/nodes vs check-1 weights: /" | tee -a "$OUT/dist.txt"
+        for k in 0 1; do
+            CUDA_VISIBLE_DEVICES=$k timeout 120 "$keta" train mdm --data "$d/data" --out "$d/mismatch-$k" --device cuda --config "$c/check.json" \
+                --steps $((20 + k)) --gpus 1 --nodes 2 --node-rank $k --rendezvous 127.0.0.1:$((port + 1)) > "$OUT/mismatch-$k.log" 2>&1 & eval "p$k=\$!"
+        done
+        wait $p0; r0=$?; wait $p1; r1=$?; echo "mismatched configs: exit $r0 $r1" | tee -a "$OUT/dist.txt"
+        tail -n 2 "$OUT/mismatch-0.log" "$OUT/mismatch-1.log" | tee -a "$OUT/dist.txt"
+        # Scaling: the reference model, 64 samples per GPU.
+        for g in 1 2 4; do
+            (( g <= n )) || continue
+            python3 -c "import json,sys; c=json.load(open('$c/reference-64.json')); c['batch_size']=64*$g; json.dump(c, open('$d/ref-$g.json','w'))"
+            run_train scale-$g --config "$d/ref-$g.json" --gpus $g
+            python3 - "$d/scale-$g/train_log.jsonl" $g <<'PY' | tee -a "$OUT/dist.txt"
+import json, sys
+g = int(sys.argv[2])
+rates = [r["steps_per_s"] for r in map(json.loads, open(sys.argv[1])) if "steps_per_s" in r and r["step"] > 50]
+sps = sum(rates) / len(rates)
+print(f"scale {g} GPU(s): {sps:.2f} steps/s, {sps * 64 * g:.0f} samples/s, {sps * 64:.0f} samples/s per GPU (intervals {rates})")
+PY
+        done
+        # A rank that dies: kill rank 1 once training runs; the launcher must stop rank 0.
+        "$keta" train mdm --data "$d/data" --out "$d/die" --device cuda --config "$c/reference-64.json" --steps 100000 --gpus 2 > "$OUT/die.log" 2>&1 & p=$!
+        for i in $(seq 120); do grep -q '"step"' "$d/die/train_log.jsonl" 2>/dev/null && break; sleep 0.5; done
+        kill -9 "$(pgrep -f -- '--rank 1' | head -1)"; s=$(date +%s%N)
+        wait $p; rc=$?
+        echo "killed rank 1: launcher exit $rc after $(( ($(date +%s%N) - s) / 1000000 )) ms" | tee -a "$OUT/dist.txt"
+        tail -n 4 "$OUT/die.log" | tee -a "$OUT/dist.txt"
+        pgrep -fa "keta train" && echo "LEFT RUNNING" | tee -a "$OUT/dist.txt" ;;
     keta) exec "$keta" "$@" ;;
-    *) echo "unknown task $task (smoke | bench | train-default | calibrate | ablation | keta ARGS)" >&2; exit 2 ;;
+    *) echo "unknown task $task (smoke | bench | train-default | calibrate | ablation | long | dist | keta ARGS)" >&2; exit 2 ;;
 esac
 RUN
 chmod +x "$stage/run.sh"

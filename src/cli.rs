@@ -24,7 +24,7 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Train a model: the denoiser (mdm), the text-KP aligner (aligner) or the evaluator
     #[command(
-        after_help = "Examples:\n  keta train mdm --data data/synth --out runs/mdm --config configs/default-model.json\n  keta train mdm --data data/synth --out runs/mdm --resume --steps 80000\n  keta train aligner --data data/synth --out runs/aligner --config configs/aligner-tiny.json\n  keta train mdm --data data/synth --out runs/keta --lambda-kp 0.001 --aligner runs/aligner\n  keta train mdm --data data/synth --out runs/keta-dec --config configs/keta-decoder-tiny.json --aligner runs/aligner\n  keta train evaluator --data data/synth --out runs/evaluator --config configs/evaluator-tiny.json"
+        after_help = "Examples:\n  keta train mdm --data data/synth --out runs/mdm --config configs/default-model.json\n  keta train mdm --data data/synth --out runs/mdm --resume --steps 80000\n  keta train aligner --data data/synth --out runs/aligner --config configs/aligner-tiny.json\n  keta train mdm --data data/synth --out runs/keta --lambda-kp 0.001 --aligner runs/aligner\n  keta train mdm --data data/synth --out runs/keta-dec --config configs/keta-decoder-tiny.json --aligner runs/aligner\n  keta train evaluator --data data/synth --out runs/evaluator --config configs/evaluator-tiny.json\n  keta train mdm --data data/synth --out runs/mdm --gpus 4   # one machine, 4 GPUs\n  keta train mdm ... --gpus 8 --nodes 2 --node-rank 0 --rendezvous node0:29500   # on node0\n  keta train mdm ... --gpus 8 --nodes 2 --node-rank 1 --rendezvous node0:29500   # on node1"
     )]
     Train(TrainArgs),
     /// Evaluate a model by the HumanML3D protocol (R-precision, FID, MM-Dist, Diversity,
@@ -326,12 +326,26 @@ pub struct TrainArgs {
     pub aligner: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = AttentionArg::Auto)]
     pub attention: AttentionArg,
-    /// GPUs (issue #10)
+    /// mdm: GPUs of this machine to train on, one process each (data parallel through NCCL;
+    /// batch_size is the global batch, split evenly)
     #[arg(long, default_value_t = 1)]
     pub gpus: usize,
-    /// Rendezvous for multi-GPU runs (issue #10)
+    /// mdm, several machines: where the ranks meet, FILE (on storage every machine reads) or
+    /// HOST:PORT (the first machine listens there). One machine needs none
     #[arg(long)]
     pub rendezvous: Option<String>,
+    /// mdm: machines in the run (each runs this command with its own --node-rank)
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// mdm: this machine's index, 0..nodes (machine 0 hosts rank 0)
+    #[arg(long, default_value_t = 0)]
+    pub node_rank: usize,
+    /// mdm: seconds a rank waits on the others (rendezvous, NCCL) before it stops with an error
+    #[arg(long, default_value_t = 300)]
+    pub dist_timeout: u64,
+    /// Set by the launcher for each process it starts: this process's global rank
+    #[arg(long, hide = true)]
+    pub rank: Option<usize>,
 }
 
 #[derive(Debug, Args)]

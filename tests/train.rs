@@ -270,7 +270,25 @@ fn bad_training_requests_are_refused_before_training() {
     let missing = tmp.path().join("missing.json");
     bad(&["--config", s(&missing)], &[s(&missing)]);
     bad(&["--resume"], &["--resume", s(&run)]);
-    bad(&["--gpus", "2"], &["--gpus", "issue #10"]);
+    bad(&["--gpus", "2"], &["--gpus 2", "drop --device cpu"]);
+    bad(
+        &["--gpus", "2", "--nodes", "2", "--node-rank", "2"],
+        &["--node-rank 2", "--nodes 2"],
+    );
+    bad(&["--rendezvous", "host:1234"], &["--rendezvous", "--nodes"]);
+    // Without --device cpu: this machine has no GPU to give.
+    let o = keta(&[
+        "train",
+        "mdm",
+        "--data",
+        s(&data),
+        "--out",
+        s(&run),
+        "--gpus",
+        "2",
+    ]);
+    assert_one_line_error(&o, 1, &["--gpus 2", "0 CUDA device(s)"]);
+    assert!(!run.exists());
     bad(&["--lambda-kp", "0.5"], &["lambda_kp 0.5", "--aligner"]);
     bad(
         &["--aligner", s(&missing)],

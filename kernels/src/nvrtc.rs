@@ -19,23 +19,7 @@ const BUILTINS: &str = "libnvrtc-builtins.so.13.0";
 
 /// Folders that may hold the venv's CUDA 13 libraries, best first.
 fn library_dirs() -> Vec<PathBuf> {
-    let mut torch = Vec::new();
-    // Set by cargo ([env] in .cargo/config.toml) for builds and `cargo test`.
-    if let Ok(dir) = std::env::var("LIBTORCH") {
-        torch.push(PathBuf::from(dir));
-    }
-    if let Some(dir) = option_env!("LIBTORCH") {
-        torch.push(PathBuf::from(dir));
-    }
-    // target/<profile>/keta and target/<profile>/deps/<test>: the same places as the RUNPATH.
-    if let Ok(exe) = std::env::current_exe() {
-        for up in [2, 3] {
-            if let Some(root) = exe.ancestors().nth(up) {
-                torch.push(root.join(".libtorch"));
-            }
-        }
-    }
-    torch
+    crate::cuda::torch_dirs()
         .into_iter()
         .map(|t| t.join("../nvidia/cu13/lib"))
         .collect()

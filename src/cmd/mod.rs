@@ -9,6 +9,7 @@ mod eval;
 mod features;
 mod generate;
 mod kp;
+mod launch;
 mod model;
 mod render;
 mod run_config;

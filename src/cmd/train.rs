@@ -73,12 +73,20 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
 }
 
 fn mdm(args: TrainArgs) -> anyhow::Result<()> {
-    if args.gpus > 1 || args.rendezvous.is_some() {
-        bail!(
-            "--gpus / --rendezvous: multi-GPU training is not built yet (issue #10); use one GPU"
-        );
+    if args.rank.is_none() && (args.gpus > 1 || args.nodes > 1) {
+        return super::launch::run(&args);
     }
-    let device = super::device(args.device)?;
+    if args.rank.is_none() && args.rendezvous.is_some() {
+        bail!("--rendezvous is for runs over several machines (--nodes M) or GPUs (--gpus N)");
+    }
+    // A rank started by the launcher sees its one GPU as cuda:0.
+    let device = match args.rank {
+        Some(_) if !tch::Cuda::is_available() => {
+            bail!("--gpus: this rank sees no CUDA device (CUDA_VISIBLE_DEVICES?)")
+        }
+        Some(_) => Device::Cuda(0),
+        None => super::device(args.device)?,
+    };
     let cfg = config(&args)?;
     let guide_tokens = cfg.model.guide_tokens;
     let decoder = cfg.model.variant == Variant::Decoder;
@@ -156,6 +164,7 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
     };
     let lambda = cfg.lambda_kp;
     let attention = super::attention(args.attention, cfg.model.variant)?;
+    let group = join_ranks(&args, &cfg)?;
     let mut observer = progress::TrainProgress::new(cfg.steps, "training");
     let job = TrainJob {
         config: cfg,
@@ -175,6 +184,7 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
             .map(|c| c as &dyn motion::training::ConditionHook),
         kp_tau: guide.as_ref().map(|g| g.card().kp_tau.clone()),
         aligner_dir: args.aligner.clone(),
+        group,
     };
     let summary = train_mdm(job, &mut observer);
     observer.bar.finish_and_clear();
@@ -204,6 +214,37 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// A rank started by the launcher joins the others (NCCL); a lone process has no group.
+fn join_ranks(
+    args: &TrainArgs,
+    cfg: &TrainConfig,
+) -> anyhow::Result<Option<std::sync::Arc<dyn train::Collective>>> {
+    let Some(rank) = args.rank else {
+        return Ok(None);
+    };
+    let world = args.gpus * args.nodes;
+    let spec = args
+        .rendezvous
+        .as_deref()
+        .context("a rank needs --rendezvous (the launcher passes it)")?;
+    let rendezvous = train::Rendezvous::parse(spec)?;
+    // The rendezvous refuses ranks started with other flags; the run checks configs and data
+    // again once NCCL is up.
+    let mut identity = serde_json::to_vec(cfg)?;
+    identity.extend(format!("{:?}{:?}{:?}", args.lambda_kp, args.attention, world).bytes());
+    let timeout = std::time::Duration::from_secs(args.dist_timeout.max(1));
+    let group = train::NcclGroup::join(
+        rank,
+        world,
+        &rendezvous,
+        train::fingerprint(&identity),
+        timeout,
+    )
+    .with_context(|| format!("rank {rank} of {world}: joining the other ranks"))?;
+    eprintln!("keta: rank {rank} of {world} joined (NCCL)");
+    Ok(Some(std::sync::Arc::new(group)))
 }
 
 fn device_name(device: Device) -> String {

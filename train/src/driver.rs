@@ -39,6 +39,15 @@ pub trait Trainee {
     fn validate(&mut self) -> Result<Option<Value>, Self::Error>;
     /// Saves a checkpoint; returns its folder.
     fn checkpoint(&mut self) -> Result<PathBuf, Self::Error>;
+    /// Ranks of a data-parallel run this trainer is one of (1: alone).
+    fn world(&self) -> usize {
+        1
+    }
+    /// Whether `flag` holds on any rank (alone: `flag`). Decisions that end the loop (the time
+    /// limit) must be the same on every rank, or the ones still stepping wait forever.
+    fn any_rank(&mut self, flag: bool) -> Result<bool, Self::Error> {
+        Ok(flag)
+    }
 }
 
 /// What the loop reports; every method has a no-op default.
@@ -85,9 +94,13 @@ pub fn drive<T: Trainee + ?Sized>(
         pending.push(trainee.step()?);
         let s = trainee.steps();
         observer.stepped(s);
-        let out_of_time = cadence
+        let mut out_of_time = cadence
             .time_limit_minutes
             .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0);
+        if trainee.world() > 1 && cadence.time_limit_minutes.is_some() {
+            // Ranks agree at logging steps only (each agreement waits for the device).
+            out_of_time = s % cadence.log_every == 0 && trainee.any_rank(out_of_time)?;
+        }
         let last = s >= cadence.steps || out_of_time;
         let do_log = s % cadence.log_every == 0 || last;
         let do_val = s % cadence.val_every == 0 || last;
@@ -258,6 +271,65 @@ mod tests {
             .all(|r| r.get("loss").is_none() || r["lr"] == 0.5));
         assert_eq!(out.final_loss, 9.0);
         assert_eq!(out.last_checkpoint, Some(PathBuf::from("ckpt-5")));
+    }
+
+    /// One rank of two whose peer runs out of time: it stops at the next logging step with the
+    /// peer, though its own clock has time left.
+    struct Rank {
+        inner: Scripted,
+        asked: Vec<(u64, bool)>,
+    }
+
+    impl Trainee for Rank {
+        type Error = Error;
+        fn steps(&self) -> u64 {
+            self.inner.steps()
+        }
+        fn step(&mut self) -> Result<Vec<(&'static str, Tensor)>, Error> {
+            self.inner.step()
+        }
+        fn validate(&mut self) -> Result<Option<Value>, Error> {
+            Ok(None)
+        }
+        fn checkpoint(&mut self) -> Result<PathBuf, Error> {
+            self.inner.checkpoint()
+        }
+        fn world(&self) -> usize {
+            2
+        }
+        fn any_rank(&mut self, flag: bool) -> Result<bool, Error> {
+            self.asked.push((self.inner.step, flag));
+            // The peer's clock ran out at step 4.
+            Ok(flag || self.inner.step >= 4)
+        }
+    }
+
+    #[test]
+    fn ranks_stop_for_the_time_limit_together_at_a_logging_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TrainLog::open(&dir.path().join("log.jsonl"), None).unwrap();
+        let mut rank = Rank {
+            inner: Scripted {
+                step: 0,
+                losses: vec![1.0; 10],
+                validated: vec![],
+                saved: vec![],
+            },
+            asked: vec![],
+        };
+        let cadence = Cadence {
+            steps: 10,
+            log_every: 2,
+            val_every: 100,
+            ckpt_every: 100,
+            time_limit_minutes: Some(60.0),
+        };
+        struct Quiet;
+        impl Observer for Quiet {}
+        let out = drive(&cadence, &mut rank, &mut log, &mut Quiet).unwrap();
+        assert_eq!(out.last_step, 4);
+        assert_eq!(rank.asked, vec![(2, false), (4, false)]);
+        assert_eq!(rank.inner.saved, vec![4], "a checkpoint at the agreed stop");
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! - [`save_checkpoint`] / [`latest_checkpoint`]: `OUT/ckpt-<step>/` folders published by rename,
 //!   `OUT/latest`, pruning; atomic safetensors and JSON files;
 //! - [`TrainLog`]: the JSONL log, cut back to the checkpoint on resume; [`loss_curve_png`];
-//! - [`drive`]: the loop itself (step, log, validate, checkpoint on a [`Cadence`]; NaN stops it).
+//! - [`drive`]: the loop itself (step, log, validate, checkpoint on a [`Cadence`]; NaN stops it);
+//! - [`Collective`]: the other ranks of a data-parallel run ([`Solo`], [`LocalGroup`] threads on
+//!   the CPU, [`NcclGroup`] between GPUs), met through a [`Rendezvous`].
 //!
 //! A training step, fp32 master weights with an optional bf16 working copy:
 //! ```text
@@ -24,12 +26,15 @@
 mod adamw;
 mod atomic;
 mod checkpoint;
+mod collective;
 mod driver;
 mod ema;
 mod error;
 mod flat;
 mod log;
+pub mod nccl;
 mod plot;
+mod rendezvous;
 mod schedule;
 mod weights;
 
@@ -39,11 +44,14 @@ pub use checkpoint::{
     latest_checkpoint, read_json, read_safetensors, save_checkpoint, save_json, save_safetensors,
     LATEST,
 };
+pub use collective::{check_same_config, fingerprint, Collective, LocalGroup, Solo};
 pub use driver::{drive, Cadence, Finished, Observer, Trainee};
 pub use ema::Ema;
 pub use error::{Error, Result};
 pub use flat::FlatParams;
 pub use log::{read_records, TrainLog};
+pub use nccl::NcclGroup;
 pub use plot::{loss_curve_png, plot_log};
+pub use rendezvous::Rendezvous;
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use weights::load_strict;

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct TrainLog {
     path: PathBuf,
-    file: File,
+    /// None: records are dropped (ranks other than 0 of a multi-GPU run).
+    file: Option<File>,
 }
 
 impl TrainLog {
@@ -45,8 +46,17 @@ impl TrainLog {
         };
         Ok(TrainLog {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
         })
+    }
+
+    /// A log that drops its records: ranks other than 0 step through the same loop, but rank 0
+    /// alone writes `path`.
+    pub fn discard(path: &Path) -> TrainLog {
+        TrainLog {
+            path: path.to_path_buf(),
+            file: None,
+        }
     }
 
     /// Appends `record` (a JSON object with an integer `"step"`) as one line and flushes it.
@@ -56,12 +66,14 @@ impl TrainLog {
                 "a log record needs an integer \"step\", got {record}"
             )));
         }
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
         // One write call for the whole line, so a crash cuts at most this line.
         let mut line = record.to_string();
         line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .and_then(|()| self.file.flush())
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.flush())
             .map_err(|source| Error::Io {
                 path: self.path.clone(),
                 source,

@@ -217,7 +217,18 @@ pub struct DeviceBatch {
 impl DeviceBatch {
     pub fn new(batch: &Batch, captions: &CaptionTable, device: Device) -> Result<Self> {
         let n = batch.lengths.iter().copied().max().unwrap_or(1);
-        let x0 = batch.motions.narrow(1, 0, n).to_device(device);
+        Self::with_rows(batch, n, captions, device)
+    }
+
+    /// `batch` cut to `rows` frames (at least its longest clip): a shard of a data-parallel batch
+    /// keeps the whole batch's length, so its noise and padding are those of one process.
+    pub fn with_rows(
+        batch: &Batch,
+        rows: i64,
+        captions: &CaptionTable,
+        device: Device,
+    ) -> Result<Self> {
+        let x0 = batch.motions.narrow(1, 0, rows).to_device(device);
         Ok(Self::from_parts(
             x0,
             &batch.lengths,

@@ -49,6 +49,9 @@ pub struct TrainJob<'a> {
     /// The aligner folder a model with guide tokens needs at inference: copied into every
     /// checkpoint as `aligner/`.
     pub aligner_dir: Option<PathBuf>,
+    /// The ranks of a data-parallel run (None: this process alone). `config.batch_size` is the
+    /// global batch; rank 0 alone logs, validates and checkpoints.
+    pub group: Option<Arc<dyn train::Collective>>,
 }
 
 /// How a run ended.
@@ -95,6 +98,13 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn train::Observer) -> Resul
     }
     let device = job.device;
     let mut trainer = Trainer::new(&cfg, device, &job.attention)?;
+    let (rank, world) = job.group.as_ref().map_or((0, 1), |g| (g.rank(), g.world()));
+    if cfg.batch_size % world != 0 {
+        return Err(Error::Invalid(format!(
+            "batch_size {} is the global batch of {world} GPUs: make it a multiple of {world}",
+            cfg.batch_size
+        )));
+    }
     let batch_opts = BatchOptions {
         batch_size: cfg.batch_size,
         max_rows: cfg.max_rows,
@@ -132,13 +142,25 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn train::Observer) -> Resul
             cfg.steps
         )));
     }
+    if let Some(group) = &job.group {
+        // Same config and data on every rank, then rank 0's weights everywhere.
+        let mut identity = serde_json::to_vec(&cfg).expect("config serialises");
+        for s in &job.train.samples {
+            identity.extend_from_slice(s.name.as_bytes());
+        }
+        identity.extend_from_slice(&state.step.to_le_bytes());
+        train::check_same_config(group.as_ref(), train::fingerprint(&identity), device)?;
+        trainer.distribute(group.clone())?;
+    }
     // Checked before anything is written: a split too small for one batch is refused here.
     let stream = BatchStream::new(job.train, batch_opts, state.epoch, state.position)?;
     std::fs::create_dir_all(&job.out).map_err(|e| Error::file(&job.out, e.to_string()))?;
-    let mut log = TrainLog::open(
-        &job.out.join("train_log.jsonl"),
-        job.resume.then_some(state.step),
-    )?;
+    let log_path = job.out.join("train_log.jsonl");
+    let mut log = if rank == 0 {
+        TrainLog::open(&log_path, job.resume.then_some(state.step))?
+    } else {
+        TrainLog::discard(&log_path)
+    };
     let card = ModelCard {
         format: CARD_FORMAT,
         model: cfg.model.clone(),
@@ -203,7 +225,13 @@ impl train::Trainee for MdmRun<'_, '_> {
             position,
         } = self.loader.next()?;
         let cfg = &self.job.config;
-        let b = DeviceBatch::new(&batch, self.job.captions, self.job.device)?;
+        let group = self.trainer.group().clone();
+        let (rank, world) = (group.rank(), group.world());
+        // Every rank draws the global batch (the same stream) and keeps its shard, padded to the
+        // global batch's length.
+        let rows = batch.lengths.iter().copied().max().unwrap_or(1);
+        let batch = batch.shard(rank, world)?;
+        let b = DeviceBatch::with_rows(&batch, rows, self.job.captions, self.job.device)?;
         self.state.lr = cfg.lr.lr(self.state.step);
         let hooks = Hooks {
             batch: &batch,
@@ -233,7 +261,7 @@ impl train::Trainee for MdmRun<'_, '_> {
     }
 
     fn validate(&mut self) -> Result<Option<serde_json::Value>> {
-        let Some(val) = self.job.val else {
+        let Some(val) = self.job.val.filter(|_| self.rank() == 0) else {
             return Ok(None);
         };
         let v = validation_loss(self.trainer, val, self.job.captions, self.job.condition)?;
@@ -243,9 +271,29 @@ impl train::Trainee for MdmRun<'_, '_> {
     fn checkpoint(&mut self) -> Result<PathBuf> {
         self.state.elapsed_s += self.started.elapsed().as_secs_f64();
         self.started = Instant::now();
+        if self.rank() != 0 {
+            // Rank 0 writes it (the ranks hold the same weights).
+            return Ok(self.job.out.join(format!("ckpt-{}", self.state.step)));
+        }
         let dir = save(self.job, self.card, self.state, self.trainer)?;
         train::plot_log(&self.job.out, "denoiser x0 loss")?;
         Ok(dir)
+    }
+
+    fn world(&self) -> usize {
+        self.trainer.group().world()
+    }
+
+    fn any_rank(&mut self, flag: bool) -> Result<bool> {
+        let t = Tensor::from(flag as i64).to_device(self.job.device);
+        self.trainer.group().all_reduce_max(&t)?;
+        Ok(t.int64_value(&[]) != 0)
+    }
+}
+
+impl MdmRun<'_, '_> {
+    fn rank(&self) -> usize {
+        self.trainer.group().rank()
     }
 }
 

@@ -1,12 +1,12 @@
 //! One optimizer step of the denoiser, shared by the training loop and `keta bench train`:
 //! noise -> denoise -> masked x0 loss (+ lambda * aux) -> flat gradients -> clip -> AdamW -> EMA.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use kernels::Attention;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-use train::{AdamW, Ema, FlatParams};
+use train::{AdamW, Collective, Ema, FlatParams, Solo};
 
 use crate::data::batch::Batch;
 use crate::diffusion::{NoiseSchedule, TRAIN_STEPS};
@@ -99,6 +99,10 @@ pub struct StepLosses {
     pub aux: Option<Tensor>,
 }
 
+/// libtorch has one random generator per device: ranks run as threads of one process (the CPU
+/// tests of data parallelism) take turns seeding and drawing, so each draws what it would alone.
+static GENERATOR: Mutex<()> = Mutex::new(());
+
 /// Model, optimizer, EMA and noise tables of a training run.
 pub struct Trainer {
     pub(crate) cfg: TrainConfig,
@@ -110,14 +114,19 @@ pub struct Trainer {
     tables: (Tensor, Tensor),
     /// Global gradient norm before clipping, of the last step.
     pub grad_norm: Tensor,
+    /// The other ranks of a data-parallel run (alone: [`Solo`]).
+    group: Arc<dyn Collective>,
 }
 
 impl Trainer {
     pub fn new(cfg: &TrainConfig, device: Device, attention: &Arc<dyn Attention>) -> Result<Self> {
         cfg.validate()?;
         // Initial weights are a function of the seed too.
-        tch::manual_seed(crate::training::step_seed(cfg.seed, u64::MAX));
-        let models = Models::new(cfg, device, attention)?;
+        let models = {
+            let _turn = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+            tch::manual_seed(crate::training::step_seed(cfg.seed, u64::MAX));
+            Models::new(cfg, device, attention)?
+        };
         let numel = models.master_flat.numel();
         let ema = Ema::new(models.master_flat.flat(), cfg.ema_decay)?;
         Ok(Self {
@@ -128,7 +137,24 @@ impl Trainer {
             tables: NoiseSchedule::cosine(TRAIN_STEPS)?.noising_tables(device),
             grad_norm: Tensor::zeros([], (Kind::Float, device)),
             models,
+            group: Arc::new(Solo),
         })
+    }
+
+    /// Makes this trainer one rank of `group`: rank 0's weights and EMA replace this rank's (so
+    /// every rank starts identical, fresh or resumed), and from now on each step trains on this
+    /// rank's shard of the global batch and averages gradients over the ranks.
+    pub fn distribute(&mut self, group: Arc<dyn Collective>) -> Result<()> {
+        group.broadcast(self.models.master_flat.flat(), 0)?;
+        group.broadcast(self.ema.flat(), 0)?;
+        self.models.sync()?;
+        self.group = group;
+        Ok(())
+    }
+
+    /// The ranks this trainer is one of.
+    pub fn group(&self) -> &Arc<dyn Collective> {
+        &self.group
     }
 
     /// Parameters of the denoiser.
@@ -143,6 +169,11 @@ impl Trainer {
     /// Step `step` (0-based) on `b`: draws t, noise and the condition drop after
     /// `manual_seed(seed_of_step)`, updates the weights at learning rate `lr`. `hooks` (None: plain
     /// MDM) add KETA's condition and auxiliary loss.
+    ///
+    /// In a data-parallel run `b` is this rank's shard (`B / world` samples, the global batch's
+    /// length): the draws are made for the global batch and cut to the shard, the gradient and the
+    /// returned losses are averaged over the ranks, so N ranks compute what one process does with
+    /// the global batch (with dropout 0; dropout masks are drawn per shard).
     pub fn step(
         &mut self,
         b: &DeviceBatch,
@@ -151,13 +182,20 @@ impl Trainer {
         hooks: Option<Hooks<'_, '_>>,
     ) -> Result<StepLosses> {
         let device = b.x0.device();
-        tch::manual_seed(seed_of_step);
-        let bsz = b.x0.size()[0];
-        let t = Tensor::randint(TRAIN_STEPS as i64, [bsz], (Kind::Int64, device));
-        let x_t = NoiseSchedule::q_sample(&self.tables, &b.x0, &t, &b.x0.randn_like());
-        let keep = Tensor::rand([bsz], (Kind::Float, device))
-            .ge(self.cfg.cond_drop)
-            .to_kind(Kind::Float);
+        let (rank, world) = (self.group.rank() as i64, self.group.world() as i64);
+        let size = b.x0.size(); // [b, N, 263]
+        let shard = |t: Tensor| t.narrow(0, rank * size[0], size[0]);
+        let global = size[0] * world;
+        let (t, noise, keep) = {
+            let _turn = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+            tch::manual_seed(seed_of_step);
+            let t = Tensor::randint(TRAIN_STEPS as i64, [global], (Kind::Int64, device));
+            let noise = Tensor::randn([global, size[1], size[2]], (Kind::Float, device));
+            let keep = Tensor::rand([global], (Kind::Float, device));
+            (shard(t), shard(noise), shard(keep))
+        };
+        let x_t = NoiseSchedule::q_sample(&self.tables, &b.x0, &t, &noise);
+        let keep = keep.ge(self.cfg.cond_drop).to_kind(Kind::Float);
         let mut cond = Condition {
             keep,
             ..Condition::caption(&b.text)
@@ -200,6 +238,9 @@ impl Trainer {
         };
         let loss = Tensor::stack(&terms, 0).sum(Kind::Float);
         let grad = work_flat.grads(&loss)?;
+        if world > 1 {
+            self.group.all_reduce_mean(&grad)?;
+        }
         if self.cfg.grad_clip > 0.0 {
             self.grad_norm = train::clip_grad_norm(&grad, self.cfg.grad_clip)?;
         }
@@ -209,6 +250,17 @@ impl Trainer {
             self.ema.update(flat, self.adamw.step_count() - 1)?;
         }
         self.models.sync()?;
+        if world > 1 {
+            // What one process would log: the global batch's losses.
+            let mut parts = vec![x0_loss.detach()];
+            parts.extend(aux_loss.iter().map(Tensor::shallow_clone));
+            let losses = Tensor::stack(&parts, 0);
+            self.group.all_reduce_mean(&losses)?;
+            return Ok(StepLosses {
+                loss: losses.get(0),
+                aux: aux_loss.map(|_| losses.get(1)),
+            });
+        }
         Ok(StepLosses {
             loss: x0_loss.detach(),
             aux: aux_loss,

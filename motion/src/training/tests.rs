@@ -66,6 +66,7 @@ fn run<'a>(
         condition: None,
         kp_tau: None,
         aligner_dir: None,
+        group: None,
     };
     struct Quiet;
     impl train::Observer for Quiet {}
@@ -379,6 +380,7 @@ fn a_decoder_with_guide_tokens_trains_samples_and_refines() {
         condition: Some(&condition),
         kp_tau: Some(tiny_card().kp_tau),
         aligner_dir: Some(aligner_dir.clone()),
+        group: None,
     };
     struct Quiet;
     impl train::Observer for Quiet {}
@@ -470,4 +472,142 @@ fn a_decoder_with_guide_tokens_trains_samples_and_refines() {
         Err(e) => assert!(e.to_string().contains("needs the aligner"), "{e}"),
         Ok(_) => panic!("a guide-token model without its aligner loaded"),
     }
+}
+
+/// Two ranks (threads joined by `train::LocalGroup`), each stepping on its half of every global
+/// batch, end with the weights of one process stepping on the whole batches (dropout 0: dropout
+/// masks are drawn per shard).
+#[test]
+fn data_parallel_ranks_match_one_process_on_the_global_batch() {
+    let _rng = crate::global_rng();
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, _) = data(dir.path());
+    // Tensors cannot be shared between threads: each rank rebuilds the caption table from these.
+    let caps = CaptionTable::captions_of(&[&tr]);
+    tch::manual_seed(11);
+    let emb = Vec::<f32>::try_from(
+        Tensor::randn([caps.len() as i64, 384], (Kind::Float, Device::Cpu)).view([-1]),
+    )
+    .unwrap();
+    let mut cfg = config(3);
+    cfg.batch_size = 8;
+    cfg.model.dropout = 0.0;
+    let run = |group: Option<Arc<dyn train::Collective>>| -> (Vec<f32>, Vec<f64>) {
+        let rows = Tensor::from_slice(&emb).view([caps.len() as i64, 384]);
+        let table = CaptionTable::new(caps.clone(), rows).unwrap();
+        let attention: Arc<dyn kernels::Attention> = Arc::new(DenseAttention);
+        let mut trainer = Trainer::new(&cfg, Device::Cpu, &attention).unwrap();
+        let (rank, world) = group.as_ref().map_or((0, 1), |g| (g.rank(), g.world()));
+        if let Some(g) = group {
+            trainer.distribute(g).unwrap();
+        }
+        let opts = crate::data::batch::BatchOptions {
+            batch_size: cfg.batch_size,
+            max_rows: cfg.max_rows,
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        let mut stream = BatchStream::new(&tr, opts, 0, 0).unwrap();
+        let mut losses = Vec::new();
+        for s in 0..cfg.steps {
+            let global = stream.next_batch();
+            let rows = *global.lengths.iter().max().unwrap();
+            let shard = global.shard(rank, world).unwrap();
+            let b = DeviceBatch::with_rows(&shard, rows, &table, Device::Cpu).unwrap();
+            let out = trainer
+                .step(&b, step_seed(cfg.seed, s), 1e-3, None)
+                .unwrap();
+            losses.push(out.loss.double_value(&[]));
+        }
+        let flat = Vec::<f32>::try_from(trainer.models.master_flat.flat()).unwrap();
+        (flat, losses)
+    };
+    let initial = {
+        let attention: Arc<dyn kernels::Attention> = Arc::new(DenseAttention);
+        let t = Trainer::new(&cfg, Device::Cpu, &attention).unwrap();
+        Vec::<f32>::try_from(t.models.master_flat.flat()).unwrap()
+    };
+    let (alone, alone_losses) = run(None);
+    let ranks: Vec<(Vec<f32>, Vec<f64>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = train::LocalGroup::new(2)
+            .into_iter()
+            .map(|g| s.spawn(|| run(Some(Arc::new(g)))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(ranks[0].0, ranks[1].0, "the ranks' weights differ");
+    let moved = alone
+        .iter()
+        .zip(&initial)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(moved > 1e-4, "training did not move the weights ({moved})");
+    // The key bias (middle third of each `qkv.bias`) has an exact gradient of zero (it adds the
+    // same logit to a whole softmax row), so AdamW's g / (|g| + eps) turns its rounding noise,
+    // which differs between one batch mean and a mean of shard means, into steps of up to lr. It
+    // does not change what the model computes; every other weight must match.
+    let key_bias = key_bias_ranges(&cfg);
+    let diff = alone
+        .iter()
+        .zip(&ranks[0].0)
+        .enumerate()
+        .filter(|(i, _)| !key_bias.iter().any(|r| r.contains(i)))
+        .map(|(_, (a, b))| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        diff < 1e-5,
+        "2 ranks vs one process: max weight difference {diff}"
+    );
+    // Every rank logs the global batch's loss, as one process does.
+    for (a, b) in alone_losses.iter().zip(&ranks[1].1) {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "losses {alone_losses:?} vs {:?}",
+            ranks[1].1
+        );
+    }
+}
+
+#[test]
+fn shards_split_a_batch_without_overlap_and_refuse_uneven_splits() {
+    let _rng = crate::global_rng();
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, _) = data(dir.path());
+    let opts = crate::data::batch::BatchOptions {
+        batch_size: 6,
+        max_rows: 60,
+        seed: 1,
+        ..Default::default()
+    };
+    let batch = BatchStream::new(&tr, opts, 0, 0).unwrap().next_batch();
+    let shards: Vec<Batch> = (0..3).map(|r| batch.shard(r, 3).unwrap()).collect();
+    let names: Vec<String> = shards.iter().flat_map(|s| s.names.clone()).collect();
+    assert_eq!(names, batch.names);
+    let joined = Tensor::cat(
+        &shards
+            .iter()
+            .map(|s| s.motions.shallow_clone())
+            .collect::<Vec<_>>(),
+        0,
+    );
+    assert!(joined.equal(&batch.motions));
+    let e = batch.shard(0, 4).unwrap_err().to_string();
+    assert!(e.contains("multiple of the number of GPUs"), "{e}");
+}
+
+/// Flat-parameter index ranges of the key part of every attention `qkv.bias`.
+fn key_bias_ranges(cfg: &TrainConfig) -> Vec<std::ops::Range<usize>> {
+    let attention: Arc<dyn kernels::Attention> = Arc::new(DenseAttention);
+    let t = Trainer::new(cfg, Device::Cpu, &attention).unwrap();
+    let flat = &t.models.master_flat;
+    let mut at = 0;
+    let mut out = Vec::new();
+    for (name, v) in flat.views(flat.flat()).unwrap() {
+        let n = v.numel();
+        if name.ends_with("attn.qkv.bias") {
+            out.push(at + n / 3..at + 2 * n / 3);
+        }
+        at += n;
+    }
+    out
 }
