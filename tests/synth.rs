@@ -19,6 +19,22 @@ fn synth_makes_a_folder_that_checks_clean_and_renders() {
     assert!(stderr(&o).contains("wrote 20 clips"), "{}", stderr(&o));
     let o = keta_ok(&["data", "check", out.to_str().unwrap()]);
     assert!(stdout(&o).contains("motions: 20 named, 20 readable, 20 inside the 40..200-row filter"));
+    // Captions carry HumanML3D's `word/POS` tokens, from the evaluator's tagger.
+    let text = std::fs::read_to_string(out.join("texts/000000.txt")).unwrap();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('#').collect();
+        assert_eq!(fields.len(), 4, "{line}");
+        let words = fields[0].split_whitespace().count();
+        let tokens: Vec<&str> = fields[1].split(' ').collect();
+        assert!(
+            tokens.len() >= words.min(1) && tokens.iter().all(|t| t.contains('/')),
+            "{line}"
+        );
+        assert!(
+            tokens.iter().any(|t| t.ends_with("/VERB")),
+            "no verb tagged: {line}"
+        );
+    }
 
     // The same seed gives the same files.
     let again = tmp.path().join("again");

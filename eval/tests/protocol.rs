@@ -124,6 +124,7 @@ fn the_protocol_reports_every_metric_repeatably_and_refuses_a_tiny_split() {
         &SynthOptions {
             count: 400,
             seed: 2,
+            tagger: Some(eval::pos::humanml3d_tokens),
         },
         |_, _| {},
     )

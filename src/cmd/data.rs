@@ -10,7 +10,11 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             let bar = progress::bar(count as u64, "synthesising");
             let report = motion::synth::synthesize(
                 &out,
-                &motion::synth::SynthOptions { count, seed },
+                &motion::synth::SynthOptions {
+                    count,
+                    seed,
+                    tagger: Some(eval::pos::humanml3d_tokens),
+                },
                 |done, _| bar.set_position(done as u64),
             )?;
             bar.finish_and_clear();

@@ -222,7 +222,16 @@ fn clips_are_deterministic_and_inside_the_length_filter() {
 fn a_synthesised_folder_loads_and_checks_clean() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("synth");
-    let report = synthesize(&out, &SynthOptions { count: 12, seed: 3 }, |_, _| {}).unwrap();
+    let report = synthesize(
+        &out,
+        &SynthOptions {
+            count: 12,
+            seed: 3,
+            ..Default::default()
+        },
+        |_, _| {},
+    )
+    .unwrap();
     assert_eq!(report.clips, 12);
     assert_eq!(report.splits.iter().sum::<usize>(), 12);
     let check = crate::data::check(&out, |_, _| {});
@@ -237,13 +246,25 @@ fn a_synthesised_folder_loads_and_checks_clean() {
     assert!(gt["captions"][0]["segments"][0]["text"].is_string());
     // No partial folder is left beside it, and a second run into the same folder is refused.
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
-    let e = synthesize(&out, &SynthOptions { count: 2, seed: 3 }, |_, _| {})
-        .unwrap_err()
-        .to_string();
+    let e = synthesize(
+        &out,
+        &SynthOptions {
+            count: 2,
+            seed: 3,
+            ..Default::default()
+        },
+        |_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("not empty"), "{e}");
     let e = synthesize(
         &tmp.path().join("x"),
-        &SynthOptions { count: 0, seed: 3 },
+        &SynthOptions {
+            count: 0,
+            seed: 3,
+            ..Default::default()
+        },
         |_, _| {},
     )
     .unwrap_err()

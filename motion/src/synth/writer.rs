@@ -11,8 +11,8 @@ use crate::data::layout::captions_path;
 use crate::data::writer::{split_assignment, write_clip, FolderWriter};
 use crate::error::{Error, Result};
 
-/// Bumped whenever the generator's output for a (seed, index) changes.
-pub const GENERATOR_VERSION: u32 = 1;
+/// Bumped whenever the generator's output for a (seed, index) changes (2: `word/POS` tokens).
+pub const GENERATOR_VERSION: u32 = 2;
 /// Most clips one call makes.
 pub const MAX_COUNT: usize = 1_000_000;
 
@@ -20,6 +20,10 @@ pub const MAX_COUNT: usize = 1_000_000;
 pub struct SynthOptions {
     pub count: usize,
     pub seed: u64,
+    /// Caption -> HumanML3D `word/POS` tokens for the caption files' token field (the evaluator's
+    /// part-of-speech tagger, `eval::pos::humanml3d_tokens`; it lives above this crate). None: the
+    /// field stays empty.
+    pub tagger: Option<fn(&str) -> Vec<String>>,
 }
 
 impl Default for SynthOptions {
@@ -27,6 +31,7 @@ impl Default for SynthOptions {
         Self {
             count: 1000,
             seed: 0,
+            tagger: None,
         }
     }
 }
@@ -76,7 +81,7 @@ pub fn synthesize(
                 if i >= opts.count {
                     return;
                 }
-                if tx.send((i, make(dir, opts.seed, i))).is_err() {
+                if tx.send((i, make(dir, opts, i))).is_err() {
                     return;
                 }
             });
@@ -103,7 +108,11 @@ pub fn synthesize(
     let meta = json!({
         "generator": "keta data synth", "generator_version": GENERATOR_VERSION, "seed": opts.seed,
         "count": opts.count, "fps": FPS, "frames": report.frames, "captions": report.captions,
-        "note": "procedurally animated and captioned motion; caption token fields are empty (no POS tags yet)",
+        "note": if opts.tagger.is_some() {
+            "procedurally animated and captioned motion; caption tokens tagged by keta's part-of-speech tagger"
+        } else {
+            "procedurally animated and captioned motion; caption token fields are empty"
+        },
     });
     report.splits = writer.finish("synth.json", &meta)?;
     Ok(report)
@@ -117,17 +126,25 @@ struct Made {
     captions: usize,
 }
 
-/// Makes clip `i` of `seed` and writes its files (features, joints, captions, segments) into `dir`.
-fn make(dir: &Path, seed: u64, i: usize) -> Result<Made> {
-    let c = clip(seed, i as u64);
+/// Makes clip `i` of `opts.seed` and writes its files (features, joints, captions, segments) into
+/// `dir`.
+fn make(dir: &Path, opts: &SynthOptions, i: usize) -> Result<Made> {
+    let c = clip(opts.seed, i as u64);
     let id = format!("{i:06}");
     let flat: Vec<f64> = c.joints.iter().flatten().flatten().copied().collect();
     let joints = Tensor::from_slice(&flat).reshape([c.joints.len() as i64, 22, 3]);
-    // Whole-clip captions; no part-of-speech tokens yet.
+    // Whole-clip captions: `caption#word/POS ...#0.0#0.0`.
     let lines: Vec<String> = c
         .captions
         .iter()
-        .map(|cap| format!("{}##0.0#0.0", cap.text.replace('#', " ")))
+        .map(|cap| {
+            let text = cap.text.replace('#', " ");
+            let tokens = opts
+                .tagger
+                .map(|tag| tag(&text).join(" "))
+                .unwrap_or_default();
+            format!("{text}#{}#0.0#0.0", tokens.replace('#', " "))
+        })
         .collect();
     let feats = write_clip(dir, &id, &joints, &lines)?;
     write_segments(dir, &id, &c.captions, feats.size()[0] as usize)?;

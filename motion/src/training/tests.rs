@@ -16,7 +16,16 @@ use crate::training::{KetaCondition, KpAlignLoss, SubSentences};
 
 fn data(dir: &Path) -> (Dataset, Dataset) {
     let root = dir.join("data");
-    synthesize(&root, &SynthOptions { count: 24, seed: 5 }, |_, _| {}).unwrap();
+    synthesize(
+        &root,
+        &SynthOptions {
+            count: 24,
+            seed: 5,
+            ..Default::default()
+        },
+        |_, _| {},
+    )
+    .unwrap();
     let opts = LoadOptions {
         min_rows: 16,
         max_rows: 1000,
