@@ -8,6 +8,7 @@
 //! waiting (on several machines, each rank's NCCL watchdog does the same after --dist-timeout).
 
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
@@ -86,6 +87,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             let file =
                 File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
             cmd.stdout(file.try_clone()?).stderr(file);
+        }
+        // A rank ends with the launcher (Ctrl-C, a job scheduler's kill), never trains on alone.
+        // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
         }
         let child = cmd
             .spawn()
