@@ -172,3 +172,44 @@ fn visible_devices(count: usize) -> Vec<String> {
         _ => (0..count).map(|d| d.to_string()).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_failed_rank_stops_the_others_and_is_named() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::write(
+            rank_log(out.path(), 1),
+            "loading\nCUDA error: out of memory\n",
+        )
+        .unwrap();
+        let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let failing = Command::new("sh")
+            .args(["-c", "sleep 0.3; exit 3"])
+            .spawn()
+            .unwrap();
+        let mut ranks = vec![(0, sleeper), (1, failing)];
+        let started = Instant::now();
+        let e = watch(&mut ranks, out.path()).unwrap_err().to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "rank 0 was not stopped"
+        );
+        assert!(e.contains("rank 1 stopped"), "{e}");
+        assert!(e.contains("stopped the other rank(s) 0"), "{e}");
+        assert!(e.contains("rank-1.log"), "{e}");
+        assert!(ranks.is_empty());
+    }
+
+    #[test]
+    fn ranks_that_all_finish_are_a_success() {
+        let out = tempfile::tempdir().unwrap();
+        let mut ranks: Vec<(usize, Child)> = (0..3)
+            .map(|r| (r, Command::new("true").spawn().unwrap()))
+            .collect();
+        watch(&mut ranks, out.path()).unwrap();
+    }
+}
