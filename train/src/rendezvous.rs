@@ -305,6 +305,16 @@ mod tests {
         })
     }
 
+    /// A TCP rendezvous on a free local port.
+    fn local_tcp() -> Rendezvous {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Rendezvous::Tcp(format!("127.0.0.1:{port}"))
+    }
+
     #[test]
     fn parses_files_and_addresses() {
         assert_eq!(
@@ -344,12 +354,7 @@ mod tests {
 
     #[test]
     fn the_tcp_rendezvous_hands_the_id_to_every_rank() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let r = Rendezvous::Tcp(format!("127.0.0.1:{port}"));
+        let r = local_tcp();
         for got in meet(&r, &[5, 5, 5, 5]) {
             assert_eq!(got.unwrap(), ID.to_vec());
         }
@@ -357,12 +362,7 @@ mod tests {
 
     #[test]
     fn a_rank_with_another_config_is_refused_and_so_is_the_run() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let r = Rendezvous::Tcp(format!("127.0.0.1:{port}"));
+        let r = local_tcp();
         let got = meet(&r, &[5, 5, 6]);
         for (rank, result) in got.iter().enumerate() {
             let e = result.as_ref().unwrap_err().to_string();
@@ -394,12 +394,7 @@ mod tests {
                 .contains("rank 0 did not write the rendezvous file"),
             "{e}"
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let r = Rendezvous::Tcp(format!("127.0.0.1:{port}"));
+        let r = local_tcp();
         let e = r
             .exchange(0, 3, 1, Some(&ID), Duration::from_millis(300))
             .unwrap_err();
