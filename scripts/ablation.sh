@@ -19,6 +19,8 @@ read -r -a gpus <<< "${GPUS:-0 1 2 3}"
 count="${COUNT:-8000}"; reps="${REPS:-20}"; mm_reps="${MM_REPS:-5}"; kp_reps="${KP_REPS:-$reps}"
 precision="${PRECISION:-bf16}"; max_motions="${MAX_MOTIONS:-1000}"; chunk="${CHUNK:-1024}"
 mkdir -p "$out/logs" "$out/eval"
+# Who runs this ablation (a later call checks it is alive before starting another).
+echo $$ > "$out/running"
 say() { printf 'ablation %s: %s\n' "$(date +%T)" "$*" >&2; }
 
 # Each GPU runs a lane: its jobs in order, in one background subshell. A job waits for the jobs it

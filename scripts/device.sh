@@ -153,8 +153,10 @@ case "$task" in
         nvidia-smi --query-gpu=name --format=csv,noheader > "$OUT/gpu.txt"
         a="$work/ablation"; mkdir -p "$a"
         if [[ ! -f "$a/running" ]] || ! kill -0 "$(cat "$a/running")" 2>/dev/null; then
-            (cd "$KETA_HOME" && GPUS="$gpus" setsid nohup scripts/ablation.sh "$keta" "$a" >> "$a/ablation.log" 2>&1 &
-             echo $! > "$a/running")
+            rm -f "$a/running"
+            (cd "$KETA_HOME" && GPUS="$gpus" setsid nohup scripts/ablation.sh "$keta" "$a" >> "$a/ablation.log" 2>&1 &)
+            # The script writes its own pid (a background subshell's $! would be the wrong one).
+            for _ in $(seq 100); do [[ -s "$a/running" ]] && break; sleep 0.1; done
             if [[ -n "${LONG_AFTER:-eval-keta-enc-1e-4}" && ! -f "$work/long/long.csv" ]]; then
                 setsid nohup bash -c "until [[ -f '$a/logs/${LONG_AFTER:-eval-keta-enc-1e-4}.done' ]]; do sleep 5; done;
                     CUDA_VISIBLE_DEVICES=${gpus%% *} '$here/run.sh' long" > "$a/long.log" 2>&1 &
