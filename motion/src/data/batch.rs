@@ -10,7 +10,6 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
 use crate::data::dataset::Dataset;
-use crate::error::{Error, Result};
 use crate::features::FEATURE_DIM;
 
 /// How batches are made; defaults are MDM's.
@@ -48,29 +47,6 @@ pub struct Batch {
     /// One caption per sample, drawn at random from its captions.
     pub captions: Vec<String>,
     pub names: Vec<String>,
-}
-
-impl Batch {
-    /// Rank `rank`'s share of this batch among `world` ranks of a data-parallel run: the
-    /// `rank`-th contiguous slice of `B / world` samples (the union of the shards is the batch, so
-    /// no sample repeats within an epoch). Errors unless `world` divides B.
-    pub fn shard(&self, rank: usize, world: usize) -> Result<Batch> {
-        let b = self.lengths.len();
-        if world == 0 || rank >= world || b % world != 0 {
-            return Err(Error::Invalid(format!(
-                "a batch of {b} cannot be split into {world} equal shards (rank {rank}): make \
-                 batch_size a multiple of the number of GPUs"
-            )));
-        }
-        let n = b / world;
-        let range = rank * n..(rank + 1) * n;
-        Ok(Batch {
-            motions: self.motions.narrow(0, (rank * n) as i64, n as i64),
-            lengths: self.lengths[range.clone()].to_vec(),
-            captions: self.captions[range.clone()].to_vec(),
-            names: self.names[range].to_vec(),
-        })
-    }
 }
 
 /// The batches of one epoch, in order.
@@ -136,6 +112,25 @@ pub struct BatchPlan {
     /// Per sample: (sample index, first row, rows, caption index).
     pub items: Vec<(usize, usize, usize, usize)>,
     pub max_rows: usize,
+}
+
+impl BatchPlan {
+    /// Frames of the longest clip.
+    pub fn longest(&self) -> usize {
+        self.items.iter().map(|it| it.2).max().unwrap_or(1)
+    }
+
+    /// Rank `rank`'s share among `world` ranks of a data-parallel run: the `rank`-th contiguous
+    /// slice of `B / world` samples. The ranks draw the same global plan (one RNG stream) and
+    /// copy only their slice, so the union of the shards is the batch and no sample repeats
+    /// within an epoch. `world` must divide B (the trainer checks batch_size).
+    pub fn shard(&self, rank: usize, world: usize) -> BatchPlan {
+        let n = self.items.len() / world.max(1);
+        BatchPlan {
+            items: self.items[rank * n..(rank + 1) * n].to_vec(),
+            max_rows: self.max_rows,
+        }
+    }
 }
 
 impl Batches<'_> {

@@ -124,6 +124,14 @@ impl<'a> BatchStream<'a> {
         self.data.materialize(&plan)
     }
 
+    /// Rank `rank` of `world`'s shard of the next global batch, with the global batch's longest
+    /// clip (what its device batch is padded to).
+    pub fn next_shard(&mut self, rank: usize, world: usize) -> (Batch, i64) {
+        let (plan, _, _) = self.next_plan();
+        let rows = plan.longest() as i64;
+        (self.data.materialize(&plan.shard(rank, world)), rows)
+    }
+
     /// The next batch's plan with the (epoch, position) reached after it.
     fn next_plan(&mut self) -> (BatchPlan, u64, u64) {
         loop {
@@ -138,16 +146,21 @@ impl<'a> BatchStream<'a> {
     }
 }
 
-/// A batch with the stream position reached after it (what a checkpoint records).
+/// A batch (this rank's shard) with the stream position reached after it (what a checkpoint
+/// records).
 pub struct Loaded {
     pub batch: Batch,
+    /// Frames of the global batch's longest clip (the shard is padded to it).
+    pub rows: i64,
     pub epoch: u64,
     pub position: u64,
 }
 
 /// Batches made ahead of the training loop: one thread draws plans in order (the RNG stream stays
 /// sequential, so batches are exactly those of [`BatchStream`]), `workers` threads copy and
-/// normalise them round-robin, and [`Prefetch::next`] takes them back in the same order.
+/// normalise them round-robin, and [`Prefetch::next`] takes them back in the same order. In a
+/// data-parallel run (`shard = (rank, world)`) every rank draws the global plans and copies only
+/// its shard: host work per rank stays that of its own samples.
 pub struct Prefetch {
     receivers: Vec<Receiver<Loaded>>,
     next: usize,
@@ -159,6 +172,7 @@ impl Prefetch {
         scope: &'scope Scope<'scope, 'env>,
         mut stream: BatchStream<'env>,
         workers: usize,
+        shard: (usize, usize),
     ) -> Self {
         let workers = workers.max(1);
         let data = stream.data;
@@ -169,9 +183,9 @@ impl Prefetch {
             let (batch_tx, batch_rx) = sync_channel::<Loaded>(2);
             scope.spawn(move || {
                 for (plan, epoch, position) in plan_rx {
-                    let batch = data.materialize(&plan);
                     let loaded = Loaded {
-                        batch,
+                        batch: data.materialize(&plan.shard(shard.0, shard.1)),
+                        rows: plan.longest() as i64,
                         epoch,
                         position,
                     };

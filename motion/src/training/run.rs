@@ -183,7 +183,7 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn train::Observer) -> Resul
     let started = Instant::now();
     let finished = std::thread::scope(|scope| -> Result<train::Finished> {
         let mut run = MdmRun {
-            loader: Prefetch::start(scope, stream, workers),
+            loader: Prefetch::start(scope, stream, workers, (rank, world)),
             job: &mut job,
             trainer: &mut trainer,
             card: &card,
@@ -219,18 +219,14 @@ impl train::Trainee for MdmRun<'_, '_> {
     }
 
     fn step(&mut self) -> Result<Vec<(&'static str, Tensor)>> {
+        // This rank's shard of the global batch, padded to the global batch's longest clip.
         let Loaded {
             batch,
+            rows,
             epoch,
             position,
         } = self.loader.next()?;
         let cfg = &self.job.config;
-        let group = self.trainer.group().clone();
-        let (rank, world) = (group.rank(), group.world());
-        // Every rank draws the global batch (the same stream) and keeps its shard, padded to the
-        // global batch's length.
-        let rows = batch.lengths.iter().copied().max().unwrap_or(1);
-        let batch = batch.shard(rank, world)?;
         let b = DeviceBatch::with_rows(&batch, rows, self.job.captions, self.job.device)?;
         self.state.lr = cfg.lr.lr(self.state.step);
         let hooks = Hooks {

@@ -519,9 +519,7 @@ fn data_parallel_ranks_match_one_process_on_the_global_batch() {
         let mut stream = BatchStream::new(&tr, opts, 0, 0).unwrap();
         let mut losses = Vec::new();
         for s in 0..cfg.steps {
-            let global = stream.next_batch();
-            let rows = *global.lengths.iter().max().unwrap();
-            let shard = global.shard(rank, world).unwrap();
+            let (shard, rows) = stream.next_shard(rank, world);
             let b = DeviceBatch::with_rows(&shard, rows, &table, Device::Cpu).unwrap();
             let out = trainer
                 .step(&b, step_seed(cfg.seed, s), 1e-3, None)
@@ -578,7 +576,7 @@ fn data_parallel_ranks_match_one_process_on_the_global_batch() {
 }
 
 #[test]
-fn shards_split_a_batch_without_overlap_and_refuse_uneven_splits() {
+fn shards_split_each_global_batch_without_overlap() {
     let _rng = crate::global_rng();
     let dir = tempfile::tempdir().unwrap();
     let (tr, _) = data(dir.path());
@@ -588,20 +586,26 @@ fn shards_split_a_batch_without_overlap_and_refuse_uneven_splits() {
         seed: 1,
         ..Default::default()
     };
-    let batch = BatchStream::new(&tr, opts, 0, 0).unwrap().next_batch();
-    let shards: Vec<Batch> = (0..3).map(|r| batch.shard(r, 3).unwrap()).collect();
-    let names: Vec<String> = shards.iter().flat_map(|s| s.names.clone()).collect();
-    assert_eq!(names, batch.names);
-    let joined = Tensor::cat(
-        &shards
-            .iter()
-            .map(|s| s.motions.shallow_clone())
-            .collect::<Vec<_>>(),
-        0,
-    );
-    assert!(joined.equal(&batch.motions));
-    let e = batch.shard(0, 4).unwrap_err().to_string();
-    assert!(e.contains("multiple of the number of GPUs"), "{e}");
+    let stream = || BatchStream::new(&tr, opts.clone(), 0, 0).unwrap();
+    let mut whole = stream();
+    let mut ranks: Vec<BatchStream> = (0..3).map(|_| stream()).collect();
+    for _ in 0..2 {
+        let batch = whole.next_batch();
+        let shards: Vec<(Batch, i64)> = ranks
+            .iter_mut()
+            .enumerate()
+            .map(|(r, s)| s.next_shard(r, 3))
+            .collect();
+        let names: Vec<String> = shards.iter().flat_map(|s| s.0.names.clone()).collect();
+        assert_eq!(names, batch.names);
+        let parts: Vec<Tensor> = shards.iter().map(|s| s.0.motions.shallow_clone()).collect();
+        assert!(Tensor::cat(&parts, 0).equal(&batch.motions));
+        let longest = *batch.lengths.iter().max().unwrap();
+        assert!(
+            shards.iter().all(|s| s.1 == longest),
+            "shards pad to the global longest clip"
+        );
+    }
 }
 
 /// Flat-parameter index ranges of the key part of every attention `qkv.bias`.
