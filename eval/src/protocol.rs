@@ -137,8 +137,12 @@ pub fn evaluate(
         let lengths: Vec<usize> = order.iter().map(|&i| clips[i].length).collect();
         let t = Instant::now();
         let text = encode_texts(evaluator, &drawn)?;
-        // Ground truth: the drawn clips themselves.
-        let real = embed_real(evaluator, test, &clips, &order)?;
+        // Ground truth: the drawn clips themselves (their rows of the embeddings made above).
+        let drawn_rows: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+        let real = real_all.index_select(
+            0,
+            &Tensor::from_slice(&drawn_rows).to_device(real_all.device()),
+        );
         gt.push(score(&text, &real, &real_all, opts, seed, 0)?);
         timing.encode_s += t.elapsed().as_secs_f64();
         // The model.
@@ -265,7 +269,8 @@ fn embed_real(
 }
 
 /// The model's motions for `captions` at `lengths`: raw features `[N, max length, 263]` on the
-/// CPU, generated in chunks of similar lengths (less padding), returned in the given order.
+/// model's device (the evaluator reads them there: no round trip through host memory), generated
+/// in chunks of similar lengths (less padding), returned in the given order.
 #[allow(clippy::too_many_arguments)]
 fn generate(
     model: &MotionModel,
@@ -282,10 +287,7 @@ fn generate(
     let mut by_length: Vec<usize> = (0..n).collect();
     by_length.sort_by_key(|&i| lengths[i]);
     let device = model.vs.device();
-    let out = Tensor::zeros(
-        [n as i64, rows, FEATURE_DIM as i64],
-        (Kind::Float, Device::Cpu),
-    );
+    let out = Tensor::zeros([n as i64, rows, FEATURE_DIM as i64], (Kind::Float, device));
     let mut done = 0;
     for (c, chunk) in by_length.chunks(opts.chunk.max(1)).enumerate() {
         let caps: Vec<String> = chunk.iter().map(|&i| captions[i].clone()).collect();
@@ -301,23 +303,42 @@ fn generate(
         let sampled = model
             .sample(&text, subs.as_deref(), &sample, &mut |_, _| {})
             .map_err(|e| Error::Invalid(format!("sampling: {e}")))?;
-        let feats = sampled.features.to_device(Device::Cpu); // [C, chunk_rows, 263]
-        let index = Tensor::from_slice(&chunk.iter().map(|&i| i as i64).collect::<Vec<_>>());
-        let padded = feats.constant_pad_nd([0, 0, 0, rows - chunk_rows]);
-        let _ = out.shallow_clone().index_copy_(0, &index, &padded);
+        let index = Tensor::from_slice(&chunk.iter().map(|&i| i as i64).collect::<Vec<_>>())
+            .to_device(device);
+        // [C, chunk_rows, 263] into the first chunk_rows rows (the rest stays zero padding).
+        let _ = out
+            .narrow(1, 0, chunk_rows)
+            .index_copy_(0, &index, &sampled.features);
         done += chunk.len();
         on_done(done, n);
     }
     Ok(out)
 }
 
-/// Whether each generated motion is finite on its real frames.
+/// Whether each generated motion `feats [N, T, 263]` is finite on its real frames, in one pass on
+/// the tensor's device and one transfer: a frame whose sum is finite has only finite values; the
+/// rare motion with a non-finite sum on a real frame (a NaN, an infinity, or an overflowing sum) is
+/// then checked value by value.
 fn finite_motions(feats: &Tensor, lengths: &[usize]) -> Vec<bool> {
-    lengths
-        .iter()
+    let (n, rows) = (lengths.len() as i64, feats.size()[1]);
+    let device = feats.device();
+    let lens: Vec<i64> = lengths.iter().map(|&l| l as i64).collect();
+    let padded = Tensor::arange(rows, (Kind::Int64, device))
+        .view([1, rows])
+        .ge_tensor(&Tensor::from_slice(&lens).to_device(device).view([n, 1])); // [N, T]
+    let sums_finite = feats
+        .sum_dim_intlist(2, false, Kind::Float)
+        .isfinite()
+        .logical_or(&padded)
+        .all_dim(1, false);
+    let sums_finite =
+        Vec::<bool>::try_from(sums_finite).unwrap_or_else(|_| vec![false; lengths.len()]);
+    sums_finite
+        .into_iter()
+        .zip(lengths)
         .enumerate()
-        .map(|(i, &l)| {
-            bool::try_from(feats.get(i as i64).narrow(0, 0, l as i64).isfinite().all())
+        .map(|(i, (ok, &l))| {
+            ok || bool::try_from(feats.get(i as i64).narrow(0, 0, l as i64).isfinite().all())
                 .unwrap_or(false)
         })
         .collect()
@@ -431,17 +452,16 @@ fn kp_accuracy(
         let sampled = model
             .sample(&text, subs.as_deref(), &sample, &mut |_, _| {})
             .map_err(|e| Error::Invalid(format!("sampling: {e}")))?;
-        let joints = motion::joints_from_features(&sampled.features.to_device(Device::Cpu))
+        // Joints and sign KP on the model's device, then one transfer of every prompt's values.
+        let joints = motion::joints_from_features(&sampled.features)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let sign = kp::extract(&joints, None, kp::Mode::Sign, &kp::SoftScales::default())
-            .map_err(|e| Error::Invalid(e.to_string()))?; // [N, T, 392]
-        for (i, prompt) in prompts.iter().enumerate() {
-            let values: Vec<i8> = Vec::<f32>::try_from(sign.get(i as i64).flatten(0, -1))
-                .map_err(Error::Torch)?
-                .into_iter()
-                .map(|v| v as i8)
-                .collect();
-            let score = kp::accuracy::score_prompt(&set, prompt, &values)
+            .map_err(|e| Error::Invalid(e.to_string()))?; // [N, T, 392] of -1 / 0 / +1
+        let values =
+            Vec::<i8>::try_from(sign.to_kind(Kind::Int8).flatten(0, -1)).map_err(Error::Torch)?;
+        let per_prompt = values.len() / prompts.len();
+        for (prompt, values) in prompts.iter().zip(values.chunks(per_prompt)) {
+            let score = kp::accuracy::score_prompt(&set, prompt, values)
                 .map_err(|e| Error::Invalid(e.to_string()))?;
             passed += usize::from(score.passed());
         }

@@ -166,8 +166,9 @@ impl MotionModel {
                 on_step(done_steps, all_steps);
             };
             // A schedule that switches attention between steps cannot replay one recorded
-            // graph; and packing builds index tensors from host data on every call, which a graph
-            // capture cannot hold, so the graph masks padding in attention only.
+            // graph; and packing builds its index tensor from host data (at a padding's first
+            // call), a copy that a graph capture cannot hold, so the graph masks padding in
+            // attention only.
             let graph = match device {
                 Device::Cuda(index)
                     if opts.cuda_graph

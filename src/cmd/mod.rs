@@ -40,15 +40,33 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The device a `--device` flag names; `cuda` without a GPU is an error, not a silent CPU run.
+/// A CUDA device also caps libtorch's CPU threads ([`limit_cpu_threads`]).
 pub fn device(arg: crate::cli::DeviceArg) -> anyhow::Result<tch::Device> {
     use crate::cli::DeviceArg;
-    match arg {
-        DeviceArg::Cpu => Ok(tch::Device::Cpu),
-        DeviceArg::Auto => Ok(tch::Device::cuda_if_available()),
-        DeviceArg::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+    let device = match arg {
+        DeviceArg::Cpu => tch::Device::Cpu,
+        DeviceArg::Auto => tch::Device::cuda_if_available(),
+        DeviceArg::Cuda if tch::Cuda::is_available() => tch::Device::Cuda(0),
         DeviceArg::Cuda => {
             anyhow::bail!("--device cuda: libtorch sees no CUDA device here; use --device cpu")
         }
+    };
+    limit_cpu_threads(device);
+    Ok(device)
+}
+
+/// libtorch's CPU threads in a process whose tensors live on a GPU.
+const CPU_THREADS_BESIDE_A_GPU: usize = 4;
+
+/// On CUDA the host does little tensor work (batch assembly, transfers, a few checks), yet
+/// libtorch starts one OpenMP thread per core for it, and idle OpenMP threads spin before they
+/// sleep: one job per GPU on a many-core machine then keeps every core busy and slows the kernel
+/// launches of all the jobs. A CUDA run therefore uses at most [`CPU_THREADS_BESIDE_A_GPU`]
+/// threads, unless OMP_NUM_THREADS sets the number; CPU runs keep libtorch's one per core.
+pub fn limit_cpu_threads(device: tch::Device) {
+    if device.is_cuda() && std::env::var_os("OMP_NUM_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        tch::set_num_threads(cores.min(CPU_THREADS_BESIDE_A_GPU) as i32);
     }
 }
 

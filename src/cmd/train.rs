@@ -87,6 +87,7 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         Some(_) => Device::Cuda(0),
         None => super::device(args.device)?,
     };
+    super::limit_cpu_threads(device);
     let cfg = config(&args)?;
     let guide_tokens = cfg.model.guide_tokens;
     let decoder = cfg.model.variant == Variant::Decoder;

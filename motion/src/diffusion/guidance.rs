@@ -73,10 +73,12 @@ impl<'a> Guided<'a> {
         }
         cond.guide = self.guide.as_ref().map(|g| Tensor::cat(&[g, g], 0)); // [2N, S, 392]
         let x2 = Tensor::cat(&[x_t, x_t], 0); // [2N, T, 263]
-        let pad2 = pad.map(Padding::twice);
+
+        // Doubled once per padding (a walk passes the same one at every step), with its packing.
+        let pad2 = pad.map(Padding::doubled);
         let out = self
             .model
-            .forward(&x2, steps, &cond, pad2.as_ref(), false)?
+            .forward(&x2, steps, &cond, pad2, false)?
             .to_kind(Kind::Float);
         let (cond, uncond) = (out.narrow(0, 0, self.n), out.narrow(0, self.n, self.n));
         Ok(&uncond + (cond - &uncond) * self.scale)

@@ -4,6 +4,8 @@
 //! of the FLOPs) runs on the real tokens only, packed into one `[R, d]` matrix. Outputs at real
 //! frames are the same either way (tested); outputs at padded frames mean nothing either way.
 
+use std::cell::OnceCell;
+
 use tch::{Device, Tensor};
 
 /// Which frames are padding.
@@ -13,15 +15,27 @@ pub struct Padding {
     pub mask: Tensor,
     /// Real frames per clip, when known on the host (enables packing).
     lengths: Option<Vec<i64>>,
+    /// The first packing built (with its lead), reused by later calls: a sampling walk calls the
+    /// model on one padding at every step, and each build is a host-to-device copy that waits for
+    /// the device.
+    packing: OnceCell<(i64, Option<Packing>)>,
+    /// [`Self::twice`], made on first use (classifier-free guidance doubles every step's batch).
+    doubled: OnceCell<Box<Padding>>,
 }
 
 impl Padding {
-    /// From a mask alone: attention skips padded keys, nothing is packed.
-    pub fn from_mask(mask: Tensor) -> Self {
+    fn new(mask: Tensor, lengths: Option<Vec<i64>>) -> Self {
         Self {
             mask,
-            lengths: None,
+            lengths,
+            packing: OnceCell::new(),
+            doubled: OnceCell::new(),
         }
+    }
+
+    /// From a mask alone: attention skips padded keys, nothing is packed.
+    pub fn from_mask(mask: Tensor) -> Self {
+        Self::new(mask, None)
     }
 
     /// Clip `b` has its first `lengths[b]` of `n` frames real; built on the host, so packing needs
@@ -34,10 +48,7 @@ impl Padding {
         let mask = Tensor::from_slice(&flags)
             .view([lengths.len() as i64, n])
             .to_device(device);
-        Self {
-            mask,
-            lengths: Some(lengths.to_vec()),
-        }
+        Self::new(mask, Some(lengths.to_vec()))
     }
 
     /// The same padding, masked in attention only (every token through every layer).
@@ -47,15 +58,31 @@ impl Padding {
 
     /// Mask `[2B, N]` (and lengths) of the batch repeated twice (classifier-free guidance).
     pub fn twice(&self) -> Self {
-        Self {
-            mask: Tensor::cat(&[&self.mask, &self.mask], 0),
-            lengths: self.lengths.as_ref().map(|l| [l.as_slice(), l].concat()),
-        }
+        Self::new(
+            Tensor::cat(&[&self.mask, &self.mask], 0),
+            self.lengths.as_ref().map(|l| [l.as_slice(), l].concat()),
+        )
+    }
+
+    /// [`Self::twice`], made on the first call and kept (with its packing) for later calls.
+    pub fn doubled(&self) -> &Padding {
+        self.doubled.get_or_init(|| Box::new(self.twice()))
     }
 
     /// The packing of a token sequence made of `lead` always-real tokens followed by the frames,
-    /// or None when lengths are unknown or nothing is padded.
+    /// or None when lengths are unknown or nothing is padded. Built once per padding (and lead).
     pub(crate) fn packing(&self, lead: i64) -> Option<Packing> {
+        let (built_for, packing) = self
+            .packing
+            .get_or_init(|| (lead, self.build_packing(lead)));
+        if *built_for == lead {
+            packing.as_ref().map(Packing::shallow_clone)
+        } else {
+            self.build_packing(lead)
+        }
+    }
+
+    fn build_packing(&self, lead: i64) -> Option<Packing> {
         let lengths = self.lengths.as_ref()?;
         let n = self.mask.size()[1];
         if lengths.iter().all(|&l| l >= n) {
@@ -100,6 +127,14 @@ pub(crate) fn packed(packing: Option<&Packing>, x: Tensor) -> Tensor {
 }
 
 impl Packing {
+    fn shallow_clone(&self) -> Self {
+        Self {
+            real: self.real.shallow_clone(),
+            batch: self.batch,
+            tokens: self.tokens,
+        }
+    }
+
     /// `[B, tokens, C]` -> `[R, C]`.
     pub fn pack(&self, x: &Tensor) -> Tensor {
         let c = *x.size().last().expect("[B, N, C]");
