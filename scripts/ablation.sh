@@ -44,7 +44,8 @@ job() {
     [[ "$1" == train && -f "$out/$name/latest" ]] && extra=(--resume)
     say "start $name on ${gpu} ${extra[*]}"
     rm -f "$out/logs/$name.failed"
-    if ( if [[ "$gpu" != cpu ]]; then export CUDA_VISIBLE_DEVICES="$gpu"; fi
+    # GPU jobs share the host: idle OpenMP threads sleep instead of spinning.
+    if ( if [[ "$gpu" != cpu ]]; then export CUDA_VISIBLE_DEVICES="$gpu" OMP_WAIT_POLICY=PASSIVE; fi
          "$@" "${extra[@]}" --device "$device" >> "$out/logs/$name.log" 2>&1 ); then
         touch "$out/logs/$name.done"; say "done $name"
     else
