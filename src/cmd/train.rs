@@ -84,10 +84,12 @@ fn mdm(args: TrainArgs) -> anyhow::Result<()> {
         Some(_) if !tch::Cuda::is_available() => {
             bail!("--gpus: this rank sees no CUDA device (CUDA_VISIBLE_DEVICES?)")
         }
-        Some(_) => Device::Cuda(0),
+        Some(_) => {
+            super::limit_cpu_threads(Device::Cuda(0));
+            Device::Cuda(0)
+        }
         None => super::device(args.device)?,
     };
-    super::limit_cpu_threads(device);
     let cfg = config(&args)?;
     let guide_tokens = cfg.model.guide_tokens;
     let decoder = cfg.model.variant == Variant::Decoder;
