@@ -1,10 +1,11 @@
-//! Compiles the C++ shims (csrc/: CUDA graphs, the current stream) against libtorch's headers. Needs no GPU:
+//! Compiles the C++ shims (csrc/: CUDA graphs, the current stream, pinned memory) against libtorch's headers. Needs no GPU:
 //! the CUDA runtime headers come with the torch wheel (nvidia/cu13/include).
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
     println!("cargo:rerun-if-changed=csrc/cuda_stream.cpp");
+    println!("cargo:rerun-if-changed=csrc/pinned_memory.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let libtorch = PathBuf::from(std::env::var("LIBTORCH").expect(
         "LIBTORCH is not set: run scripts/setup.sh (it links .libtorch and .cargo/config.toml sets LIBTORCH)",
@@ -18,6 +19,7 @@ fn main() {
         .cpp(true)
         .file("csrc/cuda_graph.cpp")
         .file("csrc/cuda_stream.cpp")
+        .file("csrc/pinned_memory.cpp")
         .include(libtorch.join("include"))
         .include(libtorch.join("include/torch/csrc/api/include"))
         .include(&cuda_include)

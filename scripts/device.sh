@@ -86,6 +86,8 @@ cat > "$stage/run.sh" <<'RUN'
 #   ablation       scripts/ablation.sh on every GPU of the machine -> $OUT/ablation.tar.gz
 #   long           generate --long, 1k-64k frames, dense and radial: time and peak GPU memory
 #   dist           multi-GPU training (#10): equivalence, two "machines" over TCP, scaling, a dead rank
+#   scaling        #10's throughput per GPU, each staged binary (bin/keta*.gz) in turn: 1 GPU, N GPUs,
+#                  N lone runs at once; and NCCL's all-reduce alone at the gradient's size
 #   keta ARGS      the keta binary
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -263,8 +265,60 @@ PY
         echo "killed rank 1: launcher exit $rc after $(( ($(date +%s%N) - s) / 1000000 )) ms" | tee -a "$OUT/dist.txt"
         tail -n 4 "$OUT/die.log" | tee -a "$OUT/dist.txt"
         pgrep -fa "keta train" && echo "LEFT RUNNING" | tee -a "$OUT/dist.txt" ;;
+    scaling)
+        # The reference model at 64 samples per GPU (as in dist), 600 steps, rate after step 100.
+        # Every staged binary runs the same runs in turn (a baseline beside a change, one lease);
+        # "lone" is N independent 1-GPU runs at once: what sharing the host costs without NCCL.
+        n=$(nvidia-smi --query-gpu=index --format=csv,noheader | wc -l)
+        nvidia-smi --query-gpu=name --format=csv,noheader | head -1 > "$OUT/gpu.txt"
+        d="$work/scaling"; rm -rf "$d"; mkdir -p "$d"; c="$KETA_HOME/configs/parallel"
+        "$keta" data synth --out "$d/data" --count 4000 --seed 0 > "$d/synth.log" 2>&1
+        rate() { python3 - "$@" <<'PY'
+import json, sys
+rates = [r["steps_per_s"] for f in sys.argv[2:] for r in map(json.loads, open(f)) if "steps_per_s" in r and r["step"] > 100]
+print(f"{sys.argv[1]}: {sum(rates) / len(rates) * 64:.0f} samples/s per GPU (steps/s per interval {[round(x, 1) for x in rates]})")
+PY
+        }
+        for g in 1 "$n"; do
+            python3 -c "import json; c=json.load(open('$c/reference-64.json')); c.update(batch_size=64*$g, steps=600); json.dump(c, open('$d/ref-$g.json','w'))"
+        done
+        for z in "$here"/bin/keta*.gz; do
+            b=$(basename "$z" .gz); gunzip -c "$z" > "/tmp/keta-device/$b-s" && chmod +x "/tmp/keta-device/$b-s"
+        done
+        for rep in 1 2; do
+            for z in "$here"/bin/keta*.gz; do
+                b=$(basename "$z" .gz); k="/tmp/keta-device/$b-s"
+                t() { "$k" train mdm --data "$d/data" --device cuda "$@" > /dev/null 2>&1; }
+                t --out "$d/$b-1-$rep" --config "$d/ref-1.json"; rate "$b 1 GPU (rep $rep)" "$d/$b-1-$rep/train_log.jsonl"
+                t --out "$d/$b-$n-$rep" --config "$d/ref-$n.json" --gpus "$n"
+                rate "$b $n GPUs (rep $rep)" "$d/$b-$n-$rep/train_log.jsonl"
+                for i in $(seq 0 $((n - 1))); do
+                    CUDA_VISIBLE_DEVICES=$i t --out "$d/$b-lone-$rep-$i" --config "$d/ref-1.json" & 
+                done
+                wait; rate "$b $n lone runs at once (rep $rep)" "$d/$b-lone-$rep"-*/train_log.jsonl
+            done
+        done 2>&1 | tee "$OUT/scaling.txt"
+        # NCCL alone: all-reduce of 20 M fp32 values (the reference model's gradient) on N GPUs.
+        python3 - "$n" <<'PY' 2>&1 | grep -v Warning | tee -a "$OUT/scaling.txt"
+import os, sys, time, torch, torch.distributed as dist, torch.multiprocessing as mp
+def run(rank, world):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29533")
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world)
+    x = torch.randn(20_000_000, device="cuda")
+    for _ in range(10): dist.all_reduce(x)
+    torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(50): dist.all_reduce(x)
+    torch.cuda.synchronize(); dt = (time.perf_counter() - t) / 50
+    if rank == 0:
+        print(f"torch.distributed all-reduce of 80 MB fp32 on {world} GPUs: {dt * 1e3:.3f} ms, bus bandwidth {2 * (world - 1) / world * 80e6 / dt / 1e9:.0f} GB/s")
+    dist.destroy_process_group()
+if __name__ == "__main__":
+    n = int(sys.argv[1]); mp.start_processes(run, args=(n,), nprocs=n, start_method="fork")
+PY
+        ;;
     keta) exec "$keta" "$@" ;;
-    *) echo "unknown task $task (smoke | bench | train-default | calibrate | ablation | long | dist | keta ARGS)" >&2; exit 2 ;;
+    *) echo "unknown task $task (smoke | bench | train-default | calibrate | ablation | long | dist | scaling | keta ARGS)" >&2; exit 2 ;;
 esac
 RUN
 chmod +x "$stage/run.sh"

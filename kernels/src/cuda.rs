@@ -54,8 +54,73 @@ pub fn current_stream(device: usize) -> Result<*mut std::ffi::c_void, String> {
     }
 }
 
+extern "C" {
+    fn keta_pin_memory(
+        src: *const std::ffi::c_void,
+        out: *mut *mut std::ffi::c_void,
+    ) -> std::ffi::c_int;
+}
+
+/// A page-locked copy of the CPU tensor `t` (`t` itself when it already is), contiguous. Needs the
+/// CUDA runtime, not a GPU.
+pub fn pinned(t: &tch::Tensor) -> Result<tch::Tensor, String> {
+    let src = t.contiguous();
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `src` lives across the call; on success the shim hands over a new tensor, which
+    // `from_ptr` owns and frees.
+    match unsafe { keta_pin_memory(src.as_ptr() as *const _, &mut out) } {
+        0 => Ok(unsafe { tch::Tensor::from_ptr(out as *mut _) }),
+        _ => Err(format!(
+            "could not pin a {:?} {:?} tensor of {:?} in host memory",
+            t.kind(),
+            t.device(),
+            t.size()
+        )),
+    }
+}
+
+/// The CPU tensor `t` on `device`, without making the host wait: to a GPU through pinned memory
+/// and a non-blocking copy (from pageable memory libtorch waits for the stream to drain first, so
+/// a training loop would empty the GPU's queue at every batch); elsewhere a plain copy. Should
+/// pinning fail, the copy is the blocking one: slower, the same values.
+pub fn upload(t: &tch::Tensor, device: tch::Device) -> tch::Tensor {
+    if !device.is_cuda() || t.device() != tch::Device::Cpu {
+        return t.to_device(device);
+    }
+    match pinned(t) {
+        Ok(p) => p.to_device_(device, t.kind(), true, false),
+        Err(_) => t.to_device(device),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use tch::{Device, Kind, Tensor};
+
+    #[test]
+    fn uploads_to_the_cpu_unchanged() {
+        let t = Tensor::arange(6, (Kind::Float, Device::Cpu)).view([2, 3]);
+        let up = super::upload(&t.transpose(0, 1), Device::Cpu);
+        assert_eq!(up, t.transpose(0, 1));
+    }
+
+    #[test]
+    #[ignore = "needs a GPU: run through scripts/device.sh"]
+    fn uploads_through_pinned_memory() {
+        let t = Tensor::arange(24, (Kind::Float, Device::Cpu)).view([2, 3, 4]);
+        let pinned = super::pinned(&t).unwrap();
+        // Pinning a pinned tensor is free: the same storage comes back.
+        assert_eq!(
+            super::pinned(&pinned).unwrap().data_ptr(),
+            pinned.data_ptr()
+        );
+        // A non-contiguous view arrives with its values.
+        let view = t.narrow(1, 1, 2);
+        let up = super::upload(&view, Device::Cuda(0));
+        assert_eq!(up.device(), Device::Cuda(0));
+        assert_eq!(up.to_device(Device::Cpu), view);
+    }
+
     #[test]
     #[ignore = "needs a GPU: run through scripts/device.sh"]
     fn names_the_first_gpu() {

@@ -45,9 +45,10 @@ impl Padding {
             .iter()
             .flat_map(|&l| (0..n).map(move |i| i >= l))
             .collect();
-        let mask = Tensor::from_slice(&flags)
-            .view([lengths.len() as i64, n])
-            .to_device(device);
+        let mask = kernels::cuda::upload(
+            &Tensor::from_slice(&flags).view([lengths.len() as i64, n]),
+            device,
+        );
         Self::new(mask, Some(lengths.to_vec()))
     }
 

@@ -63,7 +63,7 @@ impl CaptionTable {
                 })
             })
             .collect::<Result<Vec<i64>>>()?;
-        let ids = Tensor::from_slice(&ids).to_device(self.table.device());
+        let ids = kernels::cuda::upload(&Tensor::from_slice(&ids), self.table.device());
         Ok(self.table.index_select(0, &ids))
     }
 
@@ -149,6 +149,7 @@ impl<'a> BatchStream<'a> {
 /// A batch (this rank's shard) with the stream position reached after it (what a checkpoint
 /// records).
 pub struct Loaded {
+    /// For a GPU run, its motions are cut to `rows` and pinned (see [`Prefetch::start`]).
     pub batch: Batch,
     /// Frames of the global batch's longest clip (the shard is padded to it).
     pub rows: i64,
@@ -161,18 +162,25 @@ pub struct Loaded {
 /// normalise them round-robin, and [`Prefetch::next`] takes them back in the same order. In a
 /// data-parallel run (`shard = (rank, world)`) every rank draws the global plans and copies only
 /// its shard: host work per rank stays that of its own samples.
+///
+/// For a GPU run the workers also cut each batch to its rows and copy it into pinned memory, so
+/// that the training thread's copy to the GPU is asynchronous: from pageable memory it would wait
+/// for the GPU's queue to drain at every step, and with several ranks each rank's host hiccups
+/// would stall all of them.
 pub struct Prefetch {
     receivers: Vec<Receiver<Loaded>>,
     next: usize,
 }
 
 impl Prefetch {
-    /// Starts the threads in `scope`; they stop once the `Prefetch` is dropped.
+    /// Starts the threads in `scope` for a run on `device`; they stop once the `Prefetch` is
+    /// dropped.
     pub fn start<'scope, 'env>(
         scope: &'scope Scope<'scope, 'env>,
         mut stream: BatchStream<'env>,
         workers: usize,
         shard: (usize, usize),
+        device: Device,
     ) -> Self {
         let workers = workers.max(1);
         let data = stream.data;
@@ -183,9 +191,17 @@ impl Prefetch {
             let (batch_tx, batch_rx) = sync_channel::<Loaded>(2);
             scope.spawn(move || {
                 for (plan, epoch, position) in plan_rx {
+                    let rows = plan.longest() as i64;
+                    let mut batch = data.materialize(&plan.shard(shard.0, shard.1));
+                    if device.is_cuda() {
+                        // Unpinned (no CUDA runtime) the copy still works, blocking.
+                        if let Ok(p) = kernels::cuda::pinned(&batch.motions.narrow(1, 0, rows)) {
+                            batch.motions = p;
+                        }
+                    }
                     let loaded = Loaded {
-                        batch: data.materialize(&plan.shard(shard.0, shard.1)),
-                        rows: plan.longest() as i64,
+                        batch,
+                        rows,
                         epoch,
                         position,
                     };
@@ -242,7 +258,8 @@ impl DeviceBatch {
         captions: &CaptionTable,
         device: Device,
     ) -> Result<Self> {
-        let x0 = batch.motions.narrow(1, 0, rows).to_device(device);
+        // From pinned memory when the loader pinned it (`Prefetch`), so the host does not wait.
+        let x0 = kernels::cuda::upload(&batch.motions.narrow(1, 0, rows), device);
         Ok(Self::from_parts(
             x0,
             &batch.lengths,

@@ -183,7 +183,7 @@ pub fn train_mdm(mut job: TrainJob, observer: &mut dyn train::Observer) -> Resul
     let started = Instant::now();
     let finished = std::thread::scope(|scope| -> Result<train::Finished> {
         let mut run = MdmRun {
-            loader: Prefetch::start(scope, stream, workers, (rank, world)),
+            loader: Prefetch::start(scope, stream, workers, (rank, world), device),
             job: &mut job,
             trainer: &mut trainer,
             card: &card,
