@@ -175,32 +175,59 @@ case "$task" in
             tar -czf "$OUT/keta-dec-model.tar.gz" -C "$work" keta-dec-fp16
         fi ;;
     long)
-        # #9: keta generate --long from 1k to 64k frames with dense and radial attention (2 DDPM
-        # steps: the time is per model pass), and the 10-minute motion (12,000 frames, 50 steps):
-        # sampling time (summary.json) and the GPU's peak memory over the run (nvidia-smi, polled
-        # every 50 ms, minus the idle reading) -> $work/long/long.csv
+        # #9: keta generate --long from 1k to 64k frames, dense and radial attention, bf16 (radial:
+        # the fused kernel; dense: libtorch's SDPA) and fp32 (radial: block-gather). Each point runs
+        # 2 and 12 DDPM steps: a step's time is the difference / 10 (process start, kernel
+        # compilation and set-up cancel out). Then the 10-minute motion (12,000 frames, 50 steps,
+        # bf16) dense and radial on seed 0 and dense on seed 1, compared by root-relative joint
+        # RMSE. Times: sample_0/summary.json (after a device sync); peak GPU memory over the run:
+        # nvidia-smi every 50 ms minus the idle reading -> $OUT/long.csv, $OUT/long-quality.txt
         l="$work/long"; mkdir -p "$l"; csv="$l/long.csv.part"
         g="${CUDA_VISIBLE_DEVICES:-0}"
-        echo "frames,attention,steps,sample_s,peak_mib" > "$csv"
+        echo "frames,attention,precision,steps,seed,sample_s,peak_mib" > "$csv"
         used() { nvidia-smi --id="$g" --query-gpu=memory.used --format=csv,noheader,nounits; }
-        one() {
-            local frames=$1 att=$2 steps=$3 d="$l/$1-$2-$3" idle peak=0 m
+        one() { # one FRAMES ATTENTION PRECISION STEPS SEED
+            local d="$l/$1-$2-$3-$4-$5" idle peak=0 m
             idle=$(used)
-            "$keta" generate --text "a person walks forward, then turns around" --long --attention "$att" \
-                --seconds "$(python3 -c "print($frames / 20)")" --steps "$steps" --format npy \
-                --device cuda --out "$d" --force > "$d.log" 2>&1 &
+            "$keta" generate --text "a person walks forward, then turns around" --long --attention "$2" \
+                --precision "$3" --seconds "$(python3 -c "print($1 / 20)")" --steps "$4" --seed "$5" \
+                --format npy --device cuda --out "$d" --force > "$d.log" 2>&1 &
             local p=$!
             while kill -0 $p 2>/dev/null; do m=$(used); (( m > peak )) && peak=$m; sleep 0.05; done
-            wait $p || { echo "long: $frames $att failed:"; tail -n 5 "$d.log"; return 0; }
-            echo "$frames,$att,$steps,$(python3 -c "import json;print(json.load(open('$d/summary.json'))['timings']['sample_s'])"),$((peak - idle))" | tee -a "$csv"
-            rm -rf "$d"
+            wait $p || { echo "long: $* failed:"; tail -n 5 "$d.log"; return 0; }
+            echo "$1,$2,$3,$4,$5,$(python3 -c "import json;print(json.load(open('$d/sample_0/summary.json'))['timings']['sample_s'])"),$((peak - idle))" | tee -a "$csv"
         }
-        one 1024 radial 2 > /dev/null  # warm-up: NVRTC compile, cuDNN and cuBLAS set-up
+        one 1024 radial bf16 2 0 > /dev/null  # warm-up: NVRTC compile, cuDNN and cuBLAS set-up
         for frames in 1024 2048 4096 8192 16384 32768 65536; do
-            for att in dense radial; do one $frames $att 2; done
+            for p in bf16 fp32; do for att in dense radial; do for n in 2 12; do one $frames $att $p $n 0; done; done; done
         done
-        for att in radial dense; do one 12000 $att 50; done
-        mv "$csv" "$l/long.csv"; cat "$l/long.csv" ;;
+        one 12000 radial bf16 50 0; one 12000 dense bf16 50 0; one 12000 dense bf16 50 1
+        mv "$csv" "$l/long.csv"; cp "$l/long.csv" "$OUT/"
+        python3 - "$l" <<'PY' | tee "$OUT/long-quality.txt"
+import csv, math, sys
+import numpy as np
+l = sys.argv[1]
+rows = list(csv.DictReader(open(f"{l}/long.csv")))
+t = {(int(r["frames"]), r["attention"], r["precision"], int(r["steps"])): (float(r["sample_s"]), int(r["peak_mib"])) for r in rows if r["seed"] == "0"}
+print("frames,attention,precision,step_s,peak_mib")
+fits = {}
+for (f, a, p, n), (s12, mem) in sorted(t.items()):
+    if n != 12: continue
+    step = (s12 - t[(f, a, p, 2)][0]) / 10
+    print(f"{f},{a},{p},{step:.4f},{mem}")
+    fits.setdefault((a, p), []).append((f, step))
+for (a, p), pts in fits.items():
+    big = [(f, s) for f, s in pts if f >= 8192 and s > 0]
+    k = np.polyfit([math.log(f) for f, _ in big], [math.log(s) for _, s in big], 1)[0]
+    print(f"growth of a step's time, 8k-64k frames, {a} {p}: n^{k:.2f}")
+runs = {"radial": "radial-bf16-50-0", "dense": "dense-bf16-50-0", "dense seed 1": "dense-bf16-50-1"}
+j = {k: np.load(f"{l}/12000-{r}/sample_0/joints.npy") for k, r in runs.items()}
+rel = {k: v - v[:, :1] for k, v in j.items()}
+rmse = lambda a, b: float(np.sqrt(((rel[a] - rel[b]) ** 2).sum(-1).mean()))
+print(f"12,000 frames, 50 steps, bf16: root-relative joint RMSE radial vs dense (seed 0) {rmse('radial', 'dense'):.4f} m; "
+      f"dense seed 0 vs seed 1 {rmse('dense', 'dense seed 1'):.4f} m")
+PY
+        ;;
     dist)
         # #10 on every GPU of the machine, each step's output under $OUT: (1) N ranks vs one
         # process on the same global batch (weights after 20 steps, fp32, tiny model); (2) two

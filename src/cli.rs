@@ -227,6 +227,10 @@ pub struct GenerateArgs {
     pub refine_from: RefineFromArg,
     #[arg(long, value_enum, default_value_t = AttentionArg::Auto)]
     pub attention: AttentionArg,
+    /// Sampling precision: bf16 is faster on a GPU and lets radial attention use the fused CUDA
+    /// kernel (memory flat in the length); fp32 is the reference
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Fp32)]
+    pub precision: PrecisionArg,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
     /// Output folder (default: out/<YYYYmmdd-HHMMSS>-<slug>/, new each run)

@@ -106,23 +106,6 @@ mod tests {
 
     #[test]
     #[ignore = "needs a GPU: run through scripts/device.sh"]
-    fn uploads_through_pinned_memory() {
-        let t = Tensor::arange(24, (Kind::Float, Device::Cpu)).view([2, 3, 4]);
-        let pinned = super::pinned(&t).unwrap();
-        // Pinning a pinned tensor is free: the same storage comes back.
-        assert_eq!(
-            super::pinned(&pinned).unwrap().data_ptr(),
-            pinned.data_ptr()
-        );
-        // A non-contiguous view arrives with its values.
-        let view = t.narrow(1, 1, 2);
-        let up = super::upload(&view, Device::Cuda(0));
-        assert_eq!(up.device(), Device::Cuda(0));
-        assert_eq!(up.to_device(Device::Cpu), view);
-    }
-
-    #[test]
-    #[ignore = "needs a GPU: run through scripts/device.sh"]
     fn names_the_first_gpu() {
         let name = super::device_name(0).unwrap();
         assert!(!name.is_empty());

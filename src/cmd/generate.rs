@@ -14,7 +14,9 @@ use serde_json::json;
 use tch::{Device, Tensor};
 use text::SentenceEncoder;
 
-use crate::cli::{BackendArg, DecomposeArg, FormatArg, GenerateArgs, RefineFromArg, SamplerArg};
+use crate::cli::{
+    BackendArg, DecomposeArg, FormatArg, GenerateArgs, PrecisionArg, RefineFromArg, SamplerArg,
+};
 use crate::cmd::decompose::Backend;
 use crate::{paths, progress};
 
@@ -51,6 +53,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let attention = super::attention(args.attention, variant)?;
     let mut model = MotionModel::load(&model_dir, device, attention)
         .with_context(|| format!("cannot load the model at {}", model_dir.display()))?;
+    if args.precision == PrecisionArg::Bf16 {
+        model.vs.bfloat16();
+    }
     let card = model.card.clone();
     if card.text_encoder != text::ENCODER_ID {
         bail!(
@@ -208,6 +213,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         );
     }
     let joints = motion::joints_from_features(&features)?; // [N, rows, 22, 3]
+    if let Device::Cuda(i) = device {
+        // The GPU's queue, not the host's, says when sampling is done.
+        tch::Cuda::synchronize(i as i64);
+    }
     let sample_s = t.elapsed().as_secs_f64();
 
     // 5. Files. With --force, samples of an earlier run go first, so the folder holds one run.
@@ -497,6 +506,7 @@ fn write_sample(
         "model_variant": format!("{:?}", model.card.model.variant).to_lowercase(),
         "refine_rounds": args.refine_rounds,
         "refine_from": format!("{:?}", args.refine_from).to_lowercase(),
+        "precision": format!("{:?}", args.precision).to_lowercase(),
         "text_kp_distance_per_round": distances,
         "files": files,
         "timings": timings,

@@ -226,10 +226,17 @@ fn weights_round_trip_through_strict_loading() {
 #[test]
 fn packing_real_tokens_changes_nothing_on_real_frames() {
     let _rng = crate::global_rng();
-    for variant in [Variant::Encoder, Variant::Decoder] {
+    // The plain encoder and decoder, and a KETA decoder with sub-sentences and guide tokens.
+    for (variant, keta) in [
+        (Variant::Encoder, false),
+        (Variant::Decoder, false),
+        (Variant::Decoder, true),
+    ] {
         let cfg = DenoiserConfig {
             variant,
             dropout: 0.0,
+            guide_tokens: keta,
+            max_sentences: 4,
             ..DenoiserConfig::tiny()
         };
         let (vs, model) = build(&cfg);
@@ -237,7 +244,16 @@ fn packing_real_tokens_changes_nothing_on_real_frames() {
         let lengths = [4i64, 10, 7];
         let packed = Padding::from_lengths(&lengths, 10, Device::Cpu);
         let masked = Padding::from_mask(packed.mask.copy());
-        let cond = Condition::caption(&text);
+        let mut cond = Condition::caption(&text);
+        if keta {
+            let absent = Tensor::from_slice(&[false, true, false, false, false, true]).view([3, 2]);
+            cond.sentences = Some((
+                Tensor::randn([3, 2, cfg.text_dim], (Kind::Float, Device::Cpu)),
+                absent,
+            ));
+            cond.guide = Some(Tensor::randn([3, 2, GUIDE_DIM], (Kind::Float, Device::Cpu)));
+        }
+        let variant = (variant, keta);
         let a = model.forward(&x, &t, &cond, Some(&packed), true).unwrap();
         let b = model.forward(&x, &t, &cond, Some(&masked), true).unwrap();
         let real = packed.mask.logical_not().unsqueeze(-1).to_kind(Kind::Float);
