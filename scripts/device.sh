@@ -217,9 +217,9 @@ for (f, a, p, n), (s12, mem) in sorted(t.items()):
     print(f"{f},{a},{p},{step:.4f},{mem}")
     fits.setdefault((a, p), []).append((f, step))
 for (a, p), pts in fits.items():
-    big = [(f, s) for f, s in pts if f >= 8192 and s > 0]
+    big = [(f, s) for f, s in pts if f >= 16384 and s > 0]
     k = np.polyfit([math.log(f) for f, _ in big], [math.log(s) for _, s in big], 1)[0]
-    print(f"growth of a step's time, 8k-64k frames, {a} {p}: n^{k:.2f}")
+    print(f"growth of a step's time, 16k-64k frames, {a} {p}: n^{k:.2f}")
 runs = {"radial": "radial-bf16-50-0", "dense": "dense-bf16-50-0", "dense seed 1": "dense-bf16-50-1"}
 j = {k: np.load(f"{l}/12000-{r}/sample_0/joints.npy") for k, r in runs.items()}
 rel = {k: v - v[:, :1] for k, v in j.items()}
