@@ -86,6 +86,7 @@ cat > "$stage/run.sh" <<'RUN'
 #   ablation       scripts/ablation.sh on every GPU of the machine -> $OUT/ablation.tar.gz
 #   long           generate --long, 1k-64k frames, dense and radial: time and peak GPU memory
 #   dist           multi-GPU training (#10): equivalence, two "machines" over TCP, scaling, a dead rank
+#   attribution    #7: a decoder without guide tokens or auxiliary loss beside plain MDM, evaluated
 #   scaling        #10's throughput per GPU, each staged binary (bin/keta*.gz) in turn: 1 GPU, N GPUs,
 #                  N lone runs at once; and NCCL's all-reduce alone at the gradient's size
 #   keta ARGS      the keta binary
@@ -292,6 +293,31 @@ PY
         echo "killed rank 1: launcher exit $rc after $(( ($(date +%s%N) - s) / 1000000 )) ms" | tee -a "$OUT/dist.txt"
         tail -n 4 "$OUT/die.log" | tee -a "$OUT/dist.txt"
         pgrep -fa "keta train" && echo "LEFT RUNNING" | tee -a "$OUT/dist.txt" ;;
+    attribution)
+        # #7 follow-up: which part of the KETA decoder helps? A decoder with sub-sentence tokens but
+        # no guide tokens and no auxiliary loss, on the ablation's data, evaluator and evaluation
+        # flags (scripts/ablation.sh), on one GPU. Training is deterministic on one kind of GPU:
+        # the evaluator's last log line must equal the ablation's (then its rows compare).
+        set -e
+        a="$work/attribution"; rm -rf "$a"; mkdir -p "$a"; c="$KETA_HOME/configs/ablation"
+        "$keta" data synth --out "$a/data" --count 8000 --seed 0 > "$a/synth.log" 2>&1
+        "$keta" train evaluator --data "$a/data" --out "$a/evaluator" --config "$c/evaluator.json" --device cuda > "$OUT/evaluator.log" 2>&1
+        python3 -c "import json; c=json.load(open('$c/decoder.json')); c['model']['guide_tokens']=False; json.dump(c, open('$a/decoder-no-guide.json','w'))"
+        "$keta" train mdm --data "$a/data" --out "$a/dec-no-guide" --config "$a/decoder-no-guide.json" --device cuda > "$OUT/dec-no-guide.log" 2>&1
+        "$keta" eval --model "$a/dec-no-guide" --data "$a/data" --evaluator "$a/evaluator" --replications 20 \
+            --mm-replications 5 --kp-replications 20 --max-motions 1000 --precision bf16 --chunk 1024 \
+            --device cuda --out "$OUT/eval-dec-no-guide.json" > "$OUT/eval-dec-no-guide.log" 2>&1
+        tail -n 1 "$a/evaluator/train_log.jsonl" "$a/dec-no-guide/train_log.jsonl"
+        grep -h "steps 0\.\." "$OUT/dec-no-guide.log" "$OUT/evaluator.log" || true
+        python3 - "$OUT/eval-dec-no-guide.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["report"]
+m, t = r["model"], r["timing"]
+keys = ["r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_dist", "diversity", "multimodality", "kp_accuracy"]
+print("| decoder, no guide tokens, lambda 0 | " + " | ".join(f"{m[k]['mean']:.3f} ± {m[k]['interval95']:.3f}" for k in keys) + f" | {m['non_finite_motions']} |")
+print(f"evaluation {t['total_s']:.0f} s (generation {t['generate_s']:.0f} s, MultiModality {t['multimodality_s']:.0f} s, KP {t['kp_s']:.0f} s)")
+PY
+        ;;
     scaling)
         # The reference model at 64 samples per GPU (as in dist), 600 steps, rate after step 100.
         # Every staged binary runs the same runs in turn (a baseline beside a change, one lease);
@@ -345,7 +371,7 @@ if __name__ == "__main__":
 PY
         ;;
     keta) exec "$keta" "$@" ;;
-    *) echo "unknown task $task (smoke | bench | train-default | calibrate | ablation | long | dist | scaling | keta ARGS)" >&2; exit 2 ;;
+    *) echo "unknown task $task (smoke | bench | train-default | calibrate | ablation | long | dist | attribution | scaling | keta ARGS)" >&2; exit 2 ;;
 esac
 RUN
 chmod +x "$stage/run.sh"
