@@ -133,10 +133,31 @@ fn sampling_with_a_cuda_graph_matches_eager_sampling() {
     println!("CUDA-graph vs eager sampling: max difference {err:e} (scale {scale:.2})");
 }
 
+/// Max difference on real frames between `model`'s packed and masked calls on `x [B, 60, 263]`
+/// with per-motion `lengths` (as f32).
+fn packed_vs_masked(
+    model: &motion::model::Denoiser,
+    x: &Tensor,
+    t: &Tensor,
+    cond: &motion::model::Condition,
+    lengths: &[i64],
+) -> f64 {
+    use motion::model::Padding;
+    let packed = Padding::from_lengths(lengths, x.size()[1], x.device());
+    let masked = Padding::from_mask(packed.mask.copy());
+    let a = model.forward(x, t, cond, Some(&packed), false).unwrap();
+    let b = model.forward(x, t, cond, Some(&masked), false).unwrap();
+    let real = packed.mask.logical_not().unsqueeze(-1).to_kind(Kind::Float);
+    ((a.to_kind(Kind::Float) - b.to_kind(Kind::Float)) * &real)
+        .abs()
+        .max()
+        .double_value(&[])
+}
+
 #[test]
 #[ignore = "needs a GPU: run through scripts/device.sh"]
 fn packed_bf16_training_matches_masked_training_on_real_frames() {
-    use motion::model::{Condition, Denoiser, DenoiserConfig, Padding};
+    use motion::model::{Condition, Denoiser, DenoiserConfig};
     let device = Device::Cuda(0);
     tch::manual_seed(1);
     let mut vs = tch::nn::VarStore::new(device);
@@ -145,15 +166,7 @@ fn packed_bf16_training_matches_masked_training_on_real_frames() {
     let x = Tensor::randn([4, 60, 263], (Kind::Float, device));
     let t = Tensor::from_slice(&[1i64, 200, 500, 999]).to_device(device);
     let cond = Condition::caption(&Tensor::randn([4, 384], (Kind::Float, device)));
-    let packed = Padding::from_lengths(&[60, 12, 33, 47], 60, device);
-    let masked = Padding::from_mask(packed.mask.copy());
-    let a = model.forward(&x, &t, &cond, Some(&packed), false).unwrap();
-    let b = model.forward(&x, &t, &cond, Some(&masked), false).unwrap();
-    let real = packed.mask.logical_not().unsqueeze(-1).to_kind(Kind::Float);
-    let err = ((a.to_kind(Kind::Float) - b.to_kind(Kind::Float)) * &real)
-        .abs()
-        .max()
-        .double_value(&[]);
+    let err = packed_vs_masked(&model, &x, &t, &cond, &[60, 12, 33, 47]);
     assert!(err < 0.05, "packed vs masked (bf16) differ by {err}");
     println!("packed vs masked bf16 forward: max difference {err:e}");
 }
@@ -163,7 +176,7 @@ fn packed_bf16_training_matches_masked_training_on_real_frames() {
 #[test]
 #[ignore = "needs a GPU: run through scripts/device.sh"]
 fn packed_keta_decoder_matches_masked_on_real_frames() {
-    use motion::model::{Condition, Denoiser, DenoiserConfig, Padding, Variant, GUIDE_DIM};
+    use motion::model::{Condition, Denoiser, DenoiserConfig, Variant, GUIDE_DIM};
     let device = Device::Cuda(0);
     tch::manual_seed(2);
     let vs = tch::nn::VarStore::new(device);
@@ -186,12 +199,7 @@ fn packed_keta_decoder_matches_masked_on_real_frames() {
         guide: Some(Tensor::randn([2, 3, GUIDE_DIM], (Kind::Float, device))),
         ..Condition::caption(&Tensor::randn([2, 384], (Kind::Float, device)))
     };
-    let packed = Padding::from_lengths(&[60, 44], 60, device);
-    let masked = Padding::from_mask(packed.mask.copy());
-    let a = model.forward(&x, &t, &cond, Some(&packed), false).unwrap();
-    let b = model.forward(&x, &t, &cond, Some(&masked), false).unwrap();
-    let real = packed.mask.logical_not().unsqueeze(-1).to_kind(Kind::Float);
-    let err = ((a - b) * &real).abs().max().double_value(&[]);
+    let err = packed_vs_masked(&model, &x, &t, &cond, &[60, 44]);
     assert!(err < 1e-4, "packed vs masked KETA decoder differ by {err}");
     println!("packed vs masked KETA decoder forward (fp32): max difference {err:e}");
 }
