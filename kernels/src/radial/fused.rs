@@ -213,6 +213,37 @@ mod tests {
         assert!(ptx.contains(".target sm_90a"));
     }
 
+    /// NVRTC passes inline assembly through unread: the torch wheel's ptxas (no GPU needed)
+    /// assembles the PTX for sm_90a, so a malformed mma/ldmatrix/cp.async string fails here, not
+    /// on the GPU machine.
+    #[test]
+    fn assembles_for_sm90a_with_ptxas() {
+        let ptxas = crate::cuda::torch_dirs()
+            .into_iter()
+            .map(|dir| dir.join("bin/ptxas"))
+            .find(|p| p.is_file())
+            .expect("ptxas ships in the torch wheel (torch/bin/ptxas): run scripts/setup.sh");
+        let dir = tempfile::tempdir().unwrap();
+        let (ptx, cubin) = (
+            dir.path().join("radial.ptx"),
+            dir.path().join("radial.cubin"),
+        );
+        std::fs::write(
+            &ptx,
+            crate::nvrtc::compile(SOURCE, "radial_fwd", "compute_90a").unwrap(),
+        )
+        .unwrap();
+        let out = std::process::Command::new(&ptxas)
+            .args(["-arch=sm_90a", "-v", "-o"])
+            .arg(&cubin)
+            .arg(&ptx)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ptxas failed:\n{log}");
+        assert_eq!(log.matches("Compiling entry function").count(), 8, "{log}");
+    }
+
     #[test]
     fn rejects_bad_inputs_naming_the_value() {
         let cache = LayoutCache::default();
