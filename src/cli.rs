@@ -274,7 +274,8 @@ pub enum RefineFromArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AttentionArg {
-    /// Radial sparse attention from 2,048 frames up (measured break-even), dense below
+    /// Radial sparse attention where it is faster (measured): from 2,048 frames with the fused CUDA
+    /// kernel (GPU, bf16/fp16), from 8,192 with block-gather (CPU, fp32); dense below
     Auto,
     /// Dense attention at every length (libtorch SDPA)
     Dense,

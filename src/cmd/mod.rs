@@ -83,6 +83,7 @@ pub fn attention(
         AttentionArg::Auto => RadialConfig::default(),
         AttentionArg::Radial => RadialConfig {
             auto_dense_below: 0,
+            gather_dense_below: 0,
             ..RadialConfig::default()
         },
     };

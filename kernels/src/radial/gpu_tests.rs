@@ -87,6 +87,7 @@ fn auto_backend_with_condition_tokens_matches_its_token_mask() {
     let dev = Device::Cuda(0);
     let cfg = RadialConfig {
         auto_dense_below: 0,
+        gather_dense_below: 0,
         ..RadialConfig::default()
     };
     let (t, cond) = (3000i64, 5usize);

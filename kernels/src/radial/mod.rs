@@ -41,6 +41,11 @@ pub struct RadialConfig {
     /// on the H100 (docs/BENCHMARKS.md, batch 1, 8 heads): fused radial and dense tie at 2,048 tokens,
     /// dense wins at 1,024, radial at 4,096 (`keta bench attention` re-measures).
     pub auto_dense_below: usize,
+    /// The same for the block-gather path (CPU, fp32, training), which overtakes dense far later:
+    /// `keta generate --long` with the shipped model on the CPU ran radial 1.8x slower than dense at
+    /// 2,048 frames, 1.5x at 4,096 and 0.85x at 8,192 (docs/BENCHMARKS.md). Below this length dense
+    /// attention is also exact where radial approximates.
+    pub gather_dense_below: usize,
 }
 
 impl Default for RadialConfig {
@@ -52,6 +57,7 @@ impl Default for RadialConfig {
             dense_layers: 1,
             dense_steps_fraction: 0.25,
             auto_dense_below: 2048,
+            gather_dense_below: 8192,
         }
     }
 }
@@ -219,6 +225,9 @@ impl RadialAttention {
                     && fused::BLOCKS.contains(&self.cfg.block)
             }
         };
+        if !fused && t < self.cfg.gather_dense_below {
+            return Ok(crate::DenseAttention.attend(q, k, v, key_padding));
+        }
         let out = if fused {
             let (q, k, v) = (q.contiguous(), k.contiguous(), v.contiguous());
             let pad = key_padding.map(Tensor::contiguous);
@@ -272,6 +281,7 @@ mod tests {
         let cfg = RadialConfig {
             block: 4,
             auto_dense_below: 0,
+            gather_dense_below: 0,
             ..RadialConfig::default()
         };
         let attn = RadialAttention::new(cfg.clone(), RadialBackend::Gather)
@@ -304,7 +314,21 @@ mod tests {
         .unwrap();
         let out = dense_below.forward(&q, &k, &v, Some(&pad)).unwrap();
         let want = crate::DenseAttention.attend(&q, &k, &v, Some(&pad));
-        assert!((out - want).abs().max().double_value(&[]) < 1e-6);
+        assert!((out - &want).abs().max().double_value(&[]) < 1e-6);
+        // Block-gather has its own, later threshold: below it the result is dense, at it sparse.
+        let gather = |below| {
+            let c = RadialConfig {
+                gather_dense_below: below,
+                ..cfg.clone()
+            };
+            let a = RadialAttention::new(c, RadialBackend::Gather).unwrap();
+            (a.forward(&q, &k, &v, Some(&pad)).unwrap() - &want)
+                .abs()
+                .max()
+                .double_value(&[])
+        };
+        assert!(gather(42) < 1e-6);
+        assert!(gather(41) > 1e-3);
     }
 
     #[test]

@@ -290,6 +290,7 @@ fn the_radial_schedule_runs_scheduled_layers_and_steps_densely() {
             RadialConfig {
                 block: 8,
                 auto_dense_below: 0,
+                gather_dense_below: 0,
                 dense_layers,
                 dense_steps_fraction: fraction,
                 ..RadialConfig::default()
