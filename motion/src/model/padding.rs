@@ -96,7 +96,7 @@ impl Padding {
             .flat_map(|(b, &l)| (0..lead + l.min(n)).map(move |i| b as i64 * per + i))
             .collect();
         Some(Packing {
-            real: Tensor::from_slice(&real).to_device(self.mask.device()),
+            real: kernels::cuda::upload(&Tensor::from_slice(&real), self.mask.device()),
             batch: lengths.len() as i64,
             tokens: per,
         })
