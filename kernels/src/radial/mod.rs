@@ -42,8 +42,8 @@ pub struct RadialConfig {
     /// dense wins at 1,024, radial at 4,096 (`keta bench attention` re-measures).
     pub auto_dense_below: usize,
     /// The same for the block-gather path (CPU, fp32, training), which overtakes dense far later:
-    /// `keta generate --long` with the shipped model on the CPU ran radial 1.8x slower than dense at
-    /// 2,048 frames, 1.5x at 4,096 and 0.85x at 8,192 (docs/BENCHMARKS.md). Below this length dense
+    /// `keta generate --long` with the shipped model on the CPU ran radial 1.29x slower than dense at
+    /// 2,048 frames, 1.12x at 4,096 and 0.90x at 8,192 (docs/BENCHMARKS.md). Below this length dense
     /// attention is also exact where radial approximates.
     pub gather_dense_below: usize,
 }
