@@ -11,6 +11,13 @@ use crate::error::{Error, Result};
 
 /// The kernel source, compiled at run time.
 pub const SOURCE: &str = include_str!("radial_fwd.cu");
+/// The Hopper draft (wgmma; not yet run on a GPU): used only where `KETA_RADIAL_KERNEL=wgmma`.
+pub const WGMMA_SOURCE: &str = include_str!("radial_fwd_wgmma.cu");
+
+/// Whether the wgmma draft was asked for (`KETA_RADIAL_KERNEL=wgmma`).
+fn wgmma_requested() -> bool {
+    std::env::var("KETA_RADIAL_KERNEL").is_ok_and(|v| v == "wgmma")
+}
 /// Head dims with a kernel instance.
 pub const HEAD_DIMS: [i64; 2] = [64, 128];
 /// Block sizes (tokens) with a kernel instance.
@@ -154,10 +161,26 @@ pub fn forward(
     // 2. Outputs, module, launch: grid (query blocks, heads, batch), BLOCK/16 warps.
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
-    let loaded = crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?;
-    // K and V tiles of 64 keys, double-buffered, rows padded by 8 elements; a key bias per stage.
-    let smem = (2 * 2 * 64 * (d as u32 + 8) * 2) + 2 * 64 * 4;
-    let func = loaded.function(&entry(kind, d, block), smem)?;
+    let wgmma = wgmma_requested();
+    let (name, smem) = if wgmma {
+        // Swizzled K and V tiles of 64 keys, double-buffered (1024-byte aligned), a key bias per
+        // stage.
+        let name = entry(kind, d, block).replace("radial_fwd_", "radial_wgmma_");
+        (name, 4 * 64 * d as u32 * 2 + 2 * 64 * 4)
+    } else {
+        // K and V tiles of 64 keys, double-buffered, rows padded by 8 elements; a key bias per
+        // stage.
+        (
+            entry(kind, d, block),
+            (2 * 2 * 64 * (d as u32 + 8) * 2) + 2 * 64 * 4,
+        )
+    };
+    let loaded = if wgmma {
+        crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?
+    } else {
+        crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?
+    };
+    let func = loaded.function(&name, smem)?;
     let stream = loaded.ctx.default_stream();
     let ptr = |x: &Tensor| x.data_ptr() as u64;
     let (qp, kp, vp, op, lp) = (ptr(q), ptr(k), ptr(v), ptr(&out), ptr(&lse));
@@ -186,8 +209,7 @@ pub fn forward(
     // SAFETY: every pointer is a live, contiguous CUDA tensor on this device whose shape and dtype
     // were checked above to match the kernel's [B, H, T, D] / [B, T] / CSR expectations; the
     // tensors outlive the launch (the stream orders later libtorch work after it).
-    unsafe { launch.launch(cfg) }
-        .map_err(|e| Error::Driver(format!("launching {}: {e:?}", entry(kind, d, block))))?;
+    unsafe { launch.launch(cfg) }.map_err(|e| Error::Driver(format!("launching {name}: {e:?}")))?;
     Ok((out, lse))
 }
 
@@ -242,6 +264,26 @@ mod tests {
         let log = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "ptxas failed:\n{log}");
         assert_eq!(log.matches("Compiling entry function").count(), 8, "{log}");
+    }
+
+    /// The wgmma draft assembles for sm_90a: every entry, warpgroup MMA in both dtypes.
+    #[test]
+    fn wgmma_draft_compiles_for_sm90a_with_nvrtc() {
+        let ptx = crate::nvrtc::compile(WGMMA_SOURCE, "radial_wgmma", "compute_90a").unwrap();
+        for kind in [Kind::BFloat16, Kind::Half] {
+            for d in HEAD_DIMS {
+                for block in BLOCKS {
+                    let name = entry(kind, d, block).replace("radial_fwd_", "radial_wgmma_");
+                    assert!(ptx.contains(&format!(".entry {name}(")), "{name} missing");
+                }
+            }
+        }
+        for shape in ["m64n64k16.f32.bf16.bf16", "m64n128k16.f32.f16.f16"] {
+            assert!(
+                ptx.contains(&format!("wgmma.mma_async.sync.aligned.{shape}")),
+                "{shape}"
+            );
+        }
     }
 
     #[test]
