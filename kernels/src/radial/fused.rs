@@ -11,12 +11,17 @@ use crate::error::{Error, Result};
 
 /// The kernel source, compiled at run time.
 pub const SOURCE: &str = include_str!("radial_fwd.cu");
-/// The Hopper draft (wgmma; not yet run on a GPU): used only where `KETA_RADIAL_KERNEL=wgmma`.
+/// The Hopper kernels (wgmma, sm_90a only): used where `KETA_RADIAL_KERNEL` asks for them.
 pub const WGMMA_SOURCE: &str = include_str!("radial_fwd_wgmma.cu");
 
-/// Whether the wgmma draft was asked for (`KETA_RADIAL_KERNEL=wgmma`).
-fn wgmma_requested() -> bool {
-    std::env::var("KETA_RADIAL_KERNEL").is_ok_and(|v| v == "wgmma")
+/// The wgmma entry prefix `KETA_RADIAL_KERNEL` asks for: `wgmma` (softmax overlapped with the
+/// P V product) or `wgserial` (every product waited for), none for the mma.sync kernel.
+fn wgmma_requested() -> Option<&'static str> {
+    match std::env::var("KETA_RADIAL_KERNEL").as_deref() {
+        Ok("wgmma") => Some("radial_wgmma_"),
+        Ok("wgserial") => Some("radial_wgserial_"),
+        _ => None,
+    }
 }
 /// Head dims with a kernel instance.
 pub const HEAD_DIMS: [i64; 2] = [64, 128];
@@ -162,23 +167,23 @@ pub fn forward(
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
     let wgmma = wgmma_requested();
-    let (name, smem) = if wgmma {
-        // Swizzled K and V tiles of 64 keys, double-buffered (1024-byte aligned), a key bias per
-        // stage.
-        let name = entry(kind, d, block).replace("radial_fwd_", "radial_wgmma_");
-        (name, 4 * 64 * d as u32 * 2 + 2 * 64 * 4)
-    } else {
+    let (name, smem) = match wgmma {
+        // 4 stages of swizzled K and V tiles of 64 keys, a key bias and first key per stage, and
+        // 1 KiB to align the tiles to 1024 bytes.
+        Some(prefix) => (
+            entry(kind, d, block).replace("radial_fwd_", prefix),
+            1024 + 4 * 2 * 64 * d as u32 * 2 + 4 * 64 * 4 + 4 * 4,
+        ),
         // K and V tiles of 64 keys, double-buffered, rows padded by 8 elements; a key bias per
         // stage.
-        (
+        None => (
             entry(kind, d, block),
             (2 * 2 * 64 * (d as u32 + 8) * 2) + 2 * 64 * 4,
-        )
+        ),
     };
-    let loaded = if wgmma {
-        crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?
-    } else {
-        crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?
+    let loaded = match wgmma {
+        Some(_) => crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?,
+        None => crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?,
     };
     let func = loaded.function(&name, smem)?;
     let stream = loaded.ctx.default_stream();
