@@ -14,15 +14,48 @@ pub const SOURCE: &str = include_str!("radial_fwd.cu");
 /// The Hopper kernels (wgmma, sm_90a only): used where `KETA_RADIAL_KERNEL` asks for them.
 pub const WGMMA_SOURCE: &str = include_str!("radial_fwd_wgmma.cu");
 
-/// The wgmma entry prefix `KETA_RADIAL_KERNEL` asks for: `wgmma` (softmax overlapped with the
-/// P V product) or `wgserial` (every product waited for), none for the mma.sync kernel.
-fn wgmma_requested() -> Option<&'static str> {
-    match std::env::var("KETA_RADIAL_KERNEL").as_deref() {
-        Ok("wgmma") => Some("radial_wgmma_"),
-        Ok("wgserial") => Some("radial_wgserial_"),
-        _ => None,
+/// Whether `KETA_RADIAL_KERNEL=wgmma` asks for the Hopper kernel.
+fn wgmma_requested() -> bool {
+    std::env::var("KETA_RADIAL_KERNEL").is_ok_and(|v| v == "wgmma")
+}
+
+/// One kernel instance and its launch shape.
+struct Launch {
+    name: String,
+    /// CTAs per query block along the grid's x axis.
+    parts: u32,
+    threads: u32,
+    smem: u32,
+}
+
+impl Launch {
+    fn new(kind: Kind, d: i64, block: usize, wgmma: bool) -> Self {
+        let d = d as u32;
+        match wgmma {
+            // One warpgroup per 64 query rows; swizzled K and V tiles of 64 keys in a ring of
+            // `stages` (radial_fwd_wgmma.cu's rule), a key bias and first key per stage, and 1 KiB
+            // to align the tiles.
+            true => {
+                let stages = if d == 128 { 3 } else { 4 };
+                Launch {
+                    name: entry(kind, d as i64, block).replace("radial_fwd_", "radial_wgmma_"),
+                    parts: block as u32 / 64,
+                    threads: 128,
+                    smem: 1024 + stages * (2 * 64 * d * 2 + 64 * 4 + 4),
+                }
+            }
+            // K and V tiles of 64 keys, double-buffered, rows padded by 8 elements; a key bias
+            // per stage. BLOCK/16 warps.
+            false => Launch {
+                name: entry(kind, d as i64, block),
+                parts: 1,
+                threads: block as u32 * 2,
+                smem: (2 * 2 * 64 * (d + 8) * 2) + 2 * 64 * 4,
+            },
+        }
     }
 }
+
 /// Head dims with a kernel instance.
 pub const HEAD_DIMS: [i64; 2] = [64, 128];
 /// Block sizes (tokens) with a kernel instance.
@@ -163,29 +196,16 @@ pub fn forward(
         });
     }
 
-    // 2. Outputs, module, launch: grid (query blocks, heads, batch), BLOCK/16 warps.
+    // 2. Outputs, module, launch: grid (query blocks x parts, heads, batch).
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
     let wgmma = wgmma_requested();
-    let (name, smem) = match wgmma {
-        // 4 stages of swizzled K and V tiles of 64 keys, a key bias and first key per stage, and
-        // 1 KiB to align the tiles to 1024 bytes.
-        Some(prefix) => (
-            entry(kind, d, block).replace("radial_fwd_", prefix),
-            1024 + 4 * 2 * 64 * d as u32 * 2 + 4 * 64 * 4 + 4 * 4,
-        ),
-        // K and V tiles of 64 keys, double-buffered, rows padded by 8 elements; a key bias per
-        // stage.
-        None => (
-            entry(kind, d, block),
-            (2 * 2 * 64 * (d as u32 + 8) * 2) + 2 * 64 * 4,
-        ),
-    };
+    let kernel = Launch::new(kind, d, block, wgmma);
     let loaded = match wgmma {
-        Some(_) => crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?,
-        None => crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?,
+        true => crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?,
+        false => crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?,
     };
-    let func = loaded.function(&name, smem)?;
+    let func = loaded.function(&kernel.name, kernel.smem)?;
     let stream = loaded.ctx.default_stream();
     let ptr = |x: &Tensor| x.data_ptr() as u64;
     let (qp, kp, vp, op, lp) = (ptr(q), ptr(k), ptr(v), ptr(&out), ptr(&lse));
@@ -194,9 +214,9 @@ pub fn forward(
     let (heads, tokens) = (h as i32, t as i32);
     let scale_log2 = std::f32::consts::LOG2_E / (d as f32).sqrt();
     let cfg = LaunchConfig {
-        grid_dim: (nb as u32, h as u32, b as u32),
-        block_dim: (block as u32 / 16 * 32, 1, 1),
-        shared_mem_bytes: smem,
+        grid_dim: (nb as u32 * kernel.parts, h as u32, b as u32),
+        block_dim: (kernel.threads, 1, 1),
+        shared_mem_bytes: kernel.smem,
     };
     let mut launch = stream.launch_builder(&func);
     launch
@@ -214,7 +234,8 @@ pub fn forward(
     // SAFETY: every pointer is a live, contiguous CUDA tensor on this device whose shape and dtype
     // were checked above to match the kernel's [B, H, T, D] / [B, T] / CSR expectations; the
     // tensors outlive the launch (the stream orders later libtorch work after it).
-    unsafe { launch.launch(cfg) }.map_err(|e| Error::Driver(format!("launching {name}: {e:?}")))?;
+    unsafe { launch.launch(cfg) }
+        .map_err(|e| Error::Driver(format!("launching {}: {e:?}", kernel.name)))?;
     Ok((out, lse))
 }
 

@@ -2,12 +2,16 @@
 // (one CTA per (query block, head, batch), the CSR walk, online softmax, O and the log-sum-exp),
 // with both products on warpgroup MMA (wgmma) instead of mma.sync.
 //
-// Layout: BLOCK/64 warpgroups; warpgroup w owns query rows [64w, 64w + 64) of the block, and warp
-// k of it rows 16k.. (wgmma's register A operand has mma.sync's fragment layout, so Q stays in
-// registers as in radial_fwd.cu). Key tiles of 64 keys go global -> shared with cp.async into a ring
-// of STAGES buffers, loaded two tiles ahead, in the 128-byte-swizzled canonical layout wgmma reads:
-// a tile is D/64 regions of 64 keys x 128 bytes (64 dims), row r's 16-byte chunk j stored at chunk
-// j ^ (r % 8) (the hardware swizzles absolute address bits, hence the 1024-byte aligned base).
+// Layout: one warpgroup (128 threads) per CTA owns 64 query rows; a query block of BLOCK rows
+// takes BLOCK / 64 CTAs (blockIdx.x = query block * that + part), and warp w owns rows 16w.. of
+// its part (wgmma's register A operand has mma.sync's fragment layout, so Q stays in registers as
+// in radial_fwd.cu). Small CTAs let two (d 128) or three (d 64) share an SM, so one CTA's softmax
+// and loads run while another's products use the tensor cores; two warpgroups sharing each K/V
+// tile measured slower (kernels/notes/README.md). Key tiles of 64 keys go global -> shared with
+// cp.async into a ring of STAGES buffers, loaded STAGES - 2 tiles ahead, in the
+// 128-byte-swizzled canonical layout wgmma reads: a tile is D/64 regions of 64 keys x 128 bytes
+// (64 dims), row r's 16-byte chunk j stored at chunk j ^ (r % 8) (the hardware swizzles absolute
+// address bits, hence the 1024-byte aligned base).
 //   S = Q K^T: m64n64k16, B = the K tile, K-major (dims contiguous): SBO = 1024 (8 keys), each
 //              k16 step advances the start address by 32 bytes within a region.
 //   O += P V:  m64nDk16, A = P from the S accumulators (as radial_fwd.cu builds it), B = the V
@@ -16,10 +20,9 @@
 // cp.async writes through the generic proxy and wgmma reads through the async proxy: every thread
 // fences (fence.proxy.async.shared::cta) after its copies land, before the barrier.
 //
-// Overlap (FlashAttention-3's intra-warpgroup pipelining): iteration j issues S_j = Q K_j^T and
-// O += P_{j-1} V_{j-1} together, waits for S_j only, and runs tile j's softmax while the tensor
-// cores do P_{j-1} V_{j-1}; then it waits for that, rescales O and packs P_j. SERIAL entries wait
-// after every product instead (the same arithmetic; they isolate a pipelining fault).
+// Issue order (FlashAttention-3's): iteration j issues S_j = Q K_j^T, rescales O for tile j - 1,
+// issues O += P_{j-1} V_{j-1}, waits for S_j, runs tile j's softmax (and packs P_j into the P
+// register set that P V is not reading) while P V runs, then waits for P V.
 
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -132,16 +135,19 @@ __device__ __forceinline__ void mma_o(float* o, const u32 a[4], u64 desc) {
     }
 }
 
-template <bool BF16, int D, int BLOCK, bool SERIAL>
+template <bool BF16, int D, int BLOCK>
 __device__ __forceinline__ void radial_wgmma(
     const u16* __restrict__ q, const u16* __restrict__ k, const u16* __restrict__ v,
     u16* __restrict__ o, float* __restrict__ lse, const unsigned char* __restrict__ key_pad,
     const int* __restrict__ row_ptr, const int* __restrict__ col_idx, int H, int T,
     float scale_log2) {
     constexpr int KT = 64;                    // keys per tile
-    constexpr int STAGES = 4;                 // ring of K/V tiles: tile t lives in stage t % STAGES
+    // Ring of K/V tiles, tile t in stage t % STAGES: at d 128 three keep two CTAs' rings in shared
+    // memory (fused.rs sizes the launch from the same rule).
+    constexpr int STAGES = D == 128 ? 3 : 4;
     constexpr int AHEAD = STAGES - 2;         // loads run this many tiles ahead of the compute
-    constexpr int THREADS = BLOCK * 2;        // BLOCK / 64 warpgroups of 128 threads
+    constexpr int THREADS = 128;              // one warpgroup: 64 query rows
+    constexpr int PARTS = BLOCK / 64;         // CTAs per query block
     constexpr int REGION = KT * 128;          // bytes: 64 keys x 64 dims
     constexpr int TILE = REGION * (D / 64);   // bytes of one K or V tile
     // The launch asks for 1 KiB more than the tiles need: the base is aligned up here.
@@ -151,11 +157,11 @@ __device__ __forceinline__ void radial_wgmma(
     unsigned char* vs = smem + STAGES * TILE;            // V[STAGES]
     float* kbias = (float*)(smem + 2 * STAGES * TILE);   // [STAGES][KT]: 0 real key, -inf padding
 
-    const int qb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    const int qb = blockIdx.x / PARTS, part = blockIdx.x % PARTS, h = blockIdx.y, b = blockIdx.z;
     const size_t head = ((size_t)b * H + h) * (size_t)T;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane >> 2, tig = lane & 3;
-    const int row0 = qb * BLOCK + warp * 16;  // warp w (of warpgroup w / 4) owns rows 16w..
+    const int row0 = qb * BLOCK + part * 64 + warp * 16;  // warp w owns rows 16w.. of its part
     const int rows[2] = {row0 + g, row0 + g + 8};
 
     u32 qf[D / 16][4];
@@ -174,7 +180,9 @@ __device__ __forceinline__ void radial_wgmma(
 #pragma unroll
     for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
     float s[KT / 2];
-    u32 p[KT / 16][4];  // P of the previous tile: the A operand of its P V product
+    // P of the last two tiles, alternating: while P_{j-1} V_{j-1} runs it reads one set, and tile
+    // j's P is packed into the other, so nothing makes ptxas wait for that product early.
+    u32 pa[KT / 16][4], pb[KT / 16][4];
     float m[2] = {NEG_INF, NEG_INF};
     float l[2] = {0.f, 0.f};
 
@@ -205,21 +213,29 @@ __device__ __forceinline__ void radial_wgmma(
             const u16* vp = v + src0 + (size_t)key0 * D;
             const u32 kd = k_smem + stage * TILE + dst0, vd = v_smem + stage * TILE + dst0;
             const bool ragged = key0 + KT > T;
+            if (!ragged) {
 #pragma unroll
-            for (int i = 0; i < LOADS; ++i) {
-                const int bytes = !ragged || key0 + r0 + i * RSTEP < T ? 16 : 0;
-                const size_t off = bytes ? (size_t)i * RSTEP * D : 0;  // zero-fill reads a live row
-                cp_async16(kd + i * RSTEP * 128, bytes ? kp + off : k, bytes);
-                cp_async16(vd + i * RSTEP * 128, bytes ? vp + off : v, bytes);
+                for (int i = 0; i < LOADS; ++i) {
+                    cp_async16(kd + i * RSTEP * 128, kp + i * RSTEP * D, 16);
+                    cp_async16(vd + i * RSTEP * 128, vp + i * RSTEP * D, 16);
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < LOADS; ++i) {
+                    // Keys past T are zero-filled, their source clamped to a live row.
+                    const bool in = key0 + r0 + i * RSTEP < T;
+                    const size_t off = in ? (size_t)i * RSTEP * D : 0;
+                    cp_async16(kd + i * RSTEP * 128, kp + off, in ? 16 : 0);
+                    cp_async16(vd + i * RSTEP * 128, vp + off, in ? 16 : 0);
+                }
             }
             const bool masked = ragged || key_pad != nullptr;
             if (threadIdx.x == 0) tile_key0[stage] = masked ? key0 : -1;
-            if (masked) {
-                for (int r = threadIdx.x; r < KT; r += THREADS) {
-                    const int key = key0 + r;
-                    const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
-                    kbias[stage * KT + r] = real ? 0.f : NEG_INF;
-                }
+            static_assert(THREADS >= KT, "one thread per key of the bias");
+            if (masked && threadIdx.x < KT) {
+                const int key = key0 + threadIdx.x;
+                const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
+                kbias[stage * KT + threadIdx.x] = real ? 0.f : NEG_INF;
             }
         }
         cp_async_commit();
@@ -241,7 +257,7 @@ __device__ __forceinline__ void radial_wgmma(
         }
         wgmma_commit();
     };
-    auto values = [&](int tile) {
+    auto values = [&](int tile, u32 (&p)[KT / 16][4]) {
         const u32 vt = smem_addr(vs + (tile % STAGES) * TILE);
 #pragma unroll
         for (int kk = 0; kk < KT / 16; ++kk) {
@@ -297,7 +313,7 @@ __device__ __forceinline__ void radial_wgmma(
         }
     };
     // P = S in 16-bit: P's A fragment for 16 keys is two adjacent 8-key chunks of S.
-    auto pack = [&] {
+    auto pack = [&](u32 (&p)[KT / 16][4]) {
 #pragma unroll
         for (int kk = 0; kk < KT / 16; ++kk) {
             p[kk][0] = pack2<BF16>(s[8 * kk + 0], s[8 * kk + 1]);
@@ -325,33 +341,43 @@ __device__ __forceinline__ void radial_wgmma(
         wgmma_wait<0>();
         fence_s();
         softmax(0, alpha);
-        pack();
+        pack(pa);
         // As FlashAttention-3 orders it: O's rescale for tile j - 1 sits between the two issues,
-        // and after the last wait only P's packing is left, so ptxas keeps the softmax (not the
-        // rescale) between the waits.
-        for (int tile = 1; tile < ntiles; ++tile) {
+        // so after the second wait nothing but the next iteration's rescale needs it.
+        auto step = [&](int tile, u32 (&last)[KT / 16][4], u32 (&next)[KT / 16][4]) {
             arrive(tile);
             wgmma_fence();
             scores(tile);
-            if (SERIAL) wgmma_wait<0>();
             fence_acc();
             rescale(alpha);
             fence_acc();
             wgmma_fence();
-            values(tile - 1);
+            values(tile - 1, last);
             wgmma_wait<1>();  // S of this tile; P V of the last may still run
             fence_s();
             softmax(tile, alpha);
-            fence_s();
+            pack(next);
+            // ptxas hoists a bare wait above the softmax (no register ties it down), which
+            // serialises it with P V. A barrier whose id depends on the row sums cannot move
+            // above the exponents, and ptxas keeps the wait after the barrier. The row sums are
+            // +0 or more (or the canonical NaN, sign bit clear), so `dep` is always 0 and the
+            // barrier counts the warpgroup's 128 threads. (A register id would reserve all 16.)
+            const u32 dep = (__float_as_uint(l[0]) & __float_as_uint(l[1])) >> 31;
+            asm volatile("bar.sync 1, %0;" :: "r"(128 + 32 * dep) : "memory");
             wgmma_wait<0>();
             fence_acc();
-            pack();
+        };
+        int tile = 1;
+        for (; tile + 1 < ntiles; tile += 2) {
+            step(tile, pa, pb);
+            step(tile + 1, pb, pa);
         }
+        if (tile < ntiles) step(tile++, pa, pb);
         fence_acc();
         rescale(alpha);
         fence_acc();
         wgmma_fence();
-        values(ntiles - 1);
+        if (ntiles % 2 == 1) values(ntiles - 1, pa); else values(ntiles - 1, pb);
         wgmma_wait<0>();
         fence_acc();
     }
@@ -377,26 +403,21 @@ __device__ __forceinline__ void radial_wgmma(
     }
 }
 
-#define RADIAL_WGMMA_ENTRY(NAME, BF16, D, BLOCK, SERIAL)                                           \
-    extern "C" __global__ void __launch_bounds__(BLOCK * 2, 1) NAME(                               \
-        const u16* q, const u16* k, const u16* v, u16* o, float* lse, const unsigned char* key_pad, \
-        const int* row_ptr, const int* col_idx, int H, int T, float scale_log2) {                   \
-        radial_wgmma<BF16, D, BLOCK, SERIAL>(q, k, v, o, lse, key_pad, row_ptr, col_idx, H, T,    \
-                                             scale_log2);                                          \
+// Two CTAs per SM at d 128 (registers), three at d 64 (shared memory).
+#define RADIAL_WGMMA_ENTRY(NAME, BF16, D, BLOCK)                                                   \
+    extern "C" __global__ void __launch_bounds__(128, D == 64 ? 3 : 2)                             \
+        NAME(const u16* q, const u16* k, const u16* v, u16* o, float* lse,                         \
+             const unsigned char* key_pad, const int* row_ptr, const int* col_idx, int H, int T,   \
+             float scale_log2) {                                                                   \
+        radial_wgmma<BF16, D, BLOCK>(q, k, v, o, lse, key_pad, row_ptr, col_idx, H, T,            \
+                                     scale_log2);                                                  \
     }
-RADIAL_WGMMA_ENTRY(radial_wgmma_bf16_d64_b64, true, 64, 64, false)
-RADIAL_WGMMA_ENTRY(radial_wgmma_bf16_d64_b128, true, 64, 128, false)
-RADIAL_WGMMA_ENTRY(radial_wgmma_bf16_d128_b64, true, 128, 64, false)
-RADIAL_WGMMA_ENTRY(radial_wgmma_bf16_d128_b128, true, 128, 128, false)
-RADIAL_WGMMA_ENTRY(radial_wgmma_f16_d64_b64, false, 64, 64, false)
-RADIAL_WGMMA_ENTRY(radial_wgmma_f16_d64_b128, false, 64, 128, false)
-RADIAL_WGMMA_ENTRY(radial_wgmma_f16_d128_b64, false, 128, 64, false)
-RADIAL_WGMMA_ENTRY(radial_wgmma_f16_d128_b128, false, 128, 128, false)
-RADIAL_WGMMA_ENTRY(radial_wgserial_bf16_d64_b64, true, 64, 64, true)
-RADIAL_WGMMA_ENTRY(radial_wgserial_bf16_d64_b128, true, 64, 128, true)
-RADIAL_WGMMA_ENTRY(radial_wgserial_bf16_d128_b64, true, 128, 64, true)
-RADIAL_WGMMA_ENTRY(radial_wgserial_bf16_d128_b128, true, 128, 128, true)
-RADIAL_WGMMA_ENTRY(radial_wgserial_f16_d64_b64, false, 64, 64, true)
-RADIAL_WGMMA_ENTRY(radial_wgserial_f16_d64_b128, false, 64, 128, true)
-RADIAL_WGMMA_ENTRY(radial_wgserial_f16_d128_b64, false, 128, 64, true)
-RADIAL_WGMMA_ENTRY(radial_wgserial_f16_d128_b128, false, 128, 128, true)
+
+RADIAL_WGMMA_ENTRY(radial_wgmma_bf16_d64_b64, true, 64, 64)
+RADIAL_WGMMA_ENTRY(radial_wgmma_bf16_d64_b128, true, 64, 128)
+RADIAL_WGMMA_ENTRY(radial_wgmma_bf16_d128_b64, true, 128, 64)
+RADIAL_WGMMA_ENTRY(radial_wgmma_bf16_d128_b128, true, 128, 128)
+RADIAL_WGMMA_ENTRY(radial_wgmma_f16_d64_b64, false, 64, 64)
+RADIAL_WGMMA_ENTRY(radial_wgmma_f16_d64_b128, false, 64, 128)
+RADIAL_WGMMA_ENTRY(radial_wgmma_f16_d128_b64, false, 128, 64)
+RADIAL_WGMMA_ENTRY(radial_wgmma_f16_d128_b128, false, 128, 128)
