@@ -11,6 +11,32 @@ pub fn device_name(ordinal: usize) -> Result<String, String> {
     attempt.unwrap_or_else(|_| Err("the CUDA driver (libcuda.so) could not be loaded".to_string()))
 }
 
+/// Compute capability (major, minor) of CUDA device `ordinal`, asked once per device per process.
+pub fn capability(ordinal: usize) -> Result<(i32, i32), String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<usize, (i32, i32)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(&cc) = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&ordinal)
+    {
+        return Ok(cc);
+    }
+    let attempt = std::panic::catch_unwind(|| {
+        let ctx = cudarc::driver::CudaContext::new(ordinal).map_err(|e| e.to_string())?;
+        ctx.compute_capability().map_err(|e| e.to_string())
+    });
+    let cc = attempt
+        .unwrap_or_else(|_| Err("the CUDA driver (libcuda.so) could not be loaded".to_string()))?;
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(ordinal, cc);
+    Ok(cc)
+}
+
 /// Where libtorch may be (the torch wheel's folder, whose `../nvidia/*/lib` hold the CUDA, NVRTC
 /// and NCCL libraries), best first.
 pub fn torch_dirs() -> Vec<std::path::PathBuf> {

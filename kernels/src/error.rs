@@ -43,6 +43,9 @@ pub enum Error {
     /// More leading condition tokens than fit in the sink block.
     #[error("{cond} condition tokens do not fit in the sink block of {block} tokens: use a larger block or fewer tokens")]
     Condition { cond: usize, block: usize },
+    /// A fused kernel this device or setting cannot run (e.g. wgmma off Hopper).
+    #[error("fused kernel: {0}")]
+    Kernel(String),
     /// NVRTC missing or a failed compile.
     #[error("NVRTC: {0}")]
     Nvrtc(String),

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use kernels::radial::fused::FusedKernel;
 use kernels::radial::{fused, gather_attention, LayoutCache};
 use kernels::{Attention, DenseAttention, RadialConfig};
 use tch::{Device, Kind, Tensor};
@@ -43,19 +44,25 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
     let cache = LayoutCache::default();
     let (b, h) = (1i64, 8i64);
     let name = machine(device);
+    let ordinal = match device {
+        Device::Cuda(i) => i,
+        _ => 0,
+    };
+    let kernel = FusedKernel::Auto.resolve(ordinal)?;
     if !json {
         println!(
-            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}",
+            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}; fused kernel: {kernel:?}",
             cfg.block, cfg.dense_core
         );
         println!(
-            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
             "tokens",
             "dim",
             "density",
             "dense ms",
             "gather ms",
             "fused ms",
+            "mma.sync ms",
             "dense TF/s",
             "fused TF/s",
             "fused err"
@@ -68,7 +75,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                 || Tensor::randn([b, h, t, d], (Kind::Float, device)).to_kind(Kind::BFloat16);
             let (q, k, v) = (make(), make(), make());
             let layout = cache.get((t as usize).div_ceil(cfg.block), cfg.rule(), device);
-            let (dense, gather, fused, err) = tch::no_grad(|| -> anyhow::Result<_> {
+            let (dense, gather, fused, mma, err) = tch::no_grad(|| -> anyhow::Result<_> {
                 let dense = time_ms(device, runs, || {
                     let _ = DenseAttention.attend(&q, &k, &v, None);
                 });
@@ -79,13 +86,27 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                 let fused = time_ms(device, runs, || {
                     let _ = fused::forward(&q, &k, &v, None, &layout, cfg.block);
                 });
+                // The mma.sync kernel as the in-process baseline where the default is another.
+                let mma = (kernel != FusedKernel::MmaSync).then(|| {
+                    time_ms(device, runs, || {
+                        let _ = fused::forward_with(
+                            FusedKernel::MmaSync,
+                            &q,
+                            &k,
+                            &v,
+                            None,
+                            &layout,
+                            cfg.block,
+                        );
+                    })
+                });
                 // Agreement with block-gather on the same inputs (both attend the same blocks).
                 let reference = gather_attention(&q, &k, &v, None, &layout, cfg.block);
                 let err = (fused_out.to_kind(Kind::Float) - reference.to_kind(Kind::Float))
                     .abs()
                     .max()
                     .double_value(&[]);
-                Ok((dense, gather, fused, err))
+                Ok((dense, gather, fused, mma, err))
             })?;
             // Effective TFLOP/s count the two matmuls (4 T_q T_k D per head) over kept token pairs.
             let bl = cfg.block as f64;
@@ -100,14 +121,17 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                     "radial_density": layout.host.density(),
                     "dense_sdpa_ms": dense, "dense_sdpa_tflops": tflops(dense_flops, dense),
                     "gather_ms": gather, "gather_eff_tflops": tflops(kept_flops, gather),
+                    "fused_kernel": format!("{kernel:?}"),
                     "fused_ms": fused, "fused_eff_tflops": tflops(kept_flops, fused),
+                    "mma_sync_ms": mma, "mma_sync_eff_tflops": mma.map(|ms| tflops(kept_flops, ms)),
                     "fused_vs_gather_max_abs": err,
                 });
                 println!("{out}");
             } else {
                 println!(
-                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10.1} {:>10.1} {err:>9.1e}",
+                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10} {:>10.1} {:>10.1} {err:>9.1e}",
                     100.0 * layout.host.density(),
+                    mma.map_or("-".to_string(), |ms| format!("{ms:.3}")),
                     tflops(dense_flops, dense),
                     tflops(kept_flops, fused),
                 );

@@ -1,7 +1,8 @@
-//! The fused radial forward (radial_fwd.cu): block-sparse flash attention over the CSR layout,
-//! compiled by NVRTC for the device on first use (cached per process) and launched with cudarc on
-//! the tch tensors' device pointers, on the legacy default stream (libtorch's default stream;
-//! not inside a CUDA-graph capture, which records a side stream).
+//! The fused radial forward: block-sparse flash attention over the CSR layout, compiled by NVRTC
+//! for the device on first use (cached per process) and launched with cudarc on the tch tensors'
+//! device pointers, on the legacy default stream (libtorch's default stream; not inside a
+//! CUDA-graph capture, which records a side stream). Two kernels: warpgroup MMA on Hopper
+//! (radial_fwd_wgmma.cu, sm_90a only), mma.sync everywhere else (radial_fwd.cu).
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use tch::{Device, Kind, Tensor};
@@ -9,14 +10,48 @@ use tch::{Device, Kind, Tensor};
 use super::mask::DeviceLayout;
 use crate::error::{Error, Result};
 
-/// The kernel source, compiled at run time.
+/// The mma.sync kernel's source (any GPU from sm_80), compiled at run time.
 pub const SOURCE: &str = include_str!("radial_fwd.cu");
-/// The Hopper kernels (wgmma, sm_90a only): used where `KETA_RADIAL_KERNEL` asks for them.
+/// The Hopper kernel's source (wgmma, sm_90a only).
 pub const WGMMA_SOURCE: &str = include_str!("radial_fwd_wgmma.cu");
 
-/// Whether `KETA_RADIAL_KERNEL=wgmma` asks for the Hopper kernel.
-fn wgmma_requested() -> bool {
-    std::env::var("KETA_RADIAL_KERNEL").is_ok_and(|v| v == "wgmma")
+/// Which fused kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FusedKernel {
+    /// `KETA_RADIAL_KERNEL=mma|wgmma` if set, else wgmma on compute capability 9.0 (Hopper)
+    /// and mma.sync elsewhere.
+    Auto,
+    /// mma.sync.m16n8k16 (radial_fwd.cu): sm_80 and later.
+    MmaSync,
+    /// Warpgroup MMA (radial_fwd_wgmma.cu): sm_90 only.
+    Wgmma,
+}
+
+impl FusedKernel {
+    /// The kernel that runs on CUDA device `ordinal` for this choice.
+    pub fn resolve(self, ordinal: usize) -> Result<FusedKernel> {
+        let hopper = || {
+            crate::cuda::capability(ordinal)
+                .map(|cc| cc == (9, 0))
+                .map_err(Error::Driver)
+        };
+        match self {
+            FusedKernel::Auto => match std::env::var("KETA_RADIAL_KERNEL").as_deref() {
+                Ok("mma") => Ok(FusedKernel::MmaSync),
+                Ok("wgmma") => FusedKernel::Wgmma.resolve(ordinal),
+                Ok(other) => Err(Error::Kernel(format!(
+                    "KETA_RADIAL_KERNEL={other}: expected mma or wgmma"
+                ))),
+                Err(_) if hopper()? => Ok(FusedKernel::Wgmma),
+                Err(_) => Ok(FusedKernel::MmaSync),
+            },
+            FusedKernel::Wgmma if !hopper()? => Err(Error::Kernel(format!(
+                "the wgmma radial kernel needs compute capability 9.0 (Hopper); device {ordinal} has {:?}",
+                crate::cuda::capability(ordinal).map_err(Error::Driver)?
+            ))),
+            chosen => Ok(chosen),
+        }
+    }
 }
 
 /// One kernel instance and its launch shape.
@@ -29,9 +64,9 @@ struct Launch {
 }
 
 impl Launch {
-    fn new(kind: Kind, d: i64, block: usize, wgmma: bool) -> Self {
+    fn new(kind: Kind, d: i64, block: usize, kernel: FusedKernel) -> Self {
         let d = d as u32;
-        match wgmma {
+        match kernel == FusedKernel::Wgmma {
             // One warpgroup per 64 query rows; swizzled K and V tiles of 64 keys in a ring of
             // `stages` (radial_fwd_wgmma.cu's rule), a key bias and first key per stage, and 1 KiB
             // to align the tiles.
@@ -126,6 +161,19 @@ pub fn forward(
     layout: &DeviceLayout,
     block: usize,
 ) -> Result<(Tensor, Tensor)> {
+    forward_with(FusedKernel::Auto, q, k, v, key_padding, layout, block)
+}
+
+/// [`forward`] with the kernel chosen by the caller (benchmarks and tests compare the two).
+pub fn forward_with(
+    kernel: FusedKernel,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    key_padding: Option<&Tensor>,
+    layout: &DeviceLayout,
+    block: usize,
+) -> Result<(Tensor, Tensor)> {
     // 1. Checks, each naming the bad value, before anything unsafe.
     let size = q.size();
     if size.len() != 4 {
@@ -199,11 +247,11 @@ pub fn forward(
     // 2. Outputs, module, launch: grid (query blocks x parts, heads, batch).
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
-    let wgmma = wgmma_requested();
-    let kernel = Launch::new(kind, d, block, wgmma);
-    let loaded = match wgmma {
-        true => crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?,
-        false => crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?,
+    let chosen = kernel.resolve(ordinal)?;
+    let kernel = Launch::new(kind, d, block, chosen);
+    let loaded = match chosen {
+        FusedKernel::Wgmma => crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?,
+        _ => crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?,
     };
     let func = loaded.function(&kernel.name, kernel.smem)?;
     let stream = loaded.ctx.default_stream();
@@ -262,8 +310,9 @@ mod tests {
     }
 
     /// NVRTC passes inline assembly through unread: the torch wheel's ptxas (no GPU needed)
-    /// assembles the PTX for sm_90a, so a malformed mma/ldmatrix/cp.async string fails here, not
-    /// on the GPU machine.
+    /// assembles both kernels' PTX for sm_90a, so a malformed mma/wgmma/cp.async string fails
+    /// here, not on the GPU machine. The wgmma kernel must also keep its products asynchronous:
+    /// ptxas says when it serialises them (e.g. an accumulator touched before its wait).
     #[test]
     fn assembles_for_sm90a_with_ptxas() {
         let ptxas = crate::cuda::torch_dirs()
@@ -272,29 +321,47 @@ mod tests {
             .find(|p| p.is_file())
             .expect("ptxas ships in the torch wheel (torch/bin/ptxas): run scripts/setup.sh");
         let dir = tempfile::tempdir().unwrap();
-        let (ptx, cubin) = (
-            dir.path().join("radial.ptx"),
-            dir.path().join("radial.cubin"),
-        );
-        std::fs::write(
-            &ptx,
-            crate::nvrtc::compile(SOURCE, "radial_fwd", "compute_90a").unwrap(),
-        )
-        .unwrap();
-        let out = std::process::Command::new(&ptxas)
-            .args(["-arch=sm_90a", "-v", "-o"])
-            .arg(&cubin)
-            .arg(&ptx)
-            .output()
+        for (name, src) in [("radial_fwd", SOURCE), ("radial_wgmma", WGMMA_SOURCE)] {
+            let (ptx, cubin) = (
+                dir.path().join(format!("{name}.ptx")),
+                dir.path().join(format!("{name}.cubin")),
+            );
+            std::fs::write(
+                &ptx,
+                crate::nvrtc::compile(src, name, "compute_90a").unwrap(),
+            )
             .unwrap();
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "ptxas failed:\n{log}");
-        assert_eq!(log.matches("Compiling entry function").count(), 8, "{log}");
+            let out = std::process::Command::new(&ptxas)
+                .args(["-arch=sm_90a", "-v", "-o"])
+                .arg(&cubin)
+                .arg(&ptx)
+                .output()
+                .unwrap();
+            let log = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{name}: ptxas failed:\n{log}");
+            assert_eq!(
+                log.matches("Compiling entry function").count(),
+                8,
+                "{name}: {log}"
+            );
+            assert!(!log.contains("serialized"), "{name}: {log}");
+            // The Hopper kernel keeps everything in registers (the mma.sync one spills 48 bytes
+            // at d 64, block 128).
+            if name == "radial_wgmma" {
+                let spills = log.lines().filter(|l| l.contains("spill stores"));
+                assert!(spills.clone().count() == 8, "{log}");
+                assert!(
+                    spills.clone().all(|l| l.contains(" 0 bytes spill stores")),
+                    "{log}"
+                );
+            }
+        }
     }
 
-    /// The wgmma draft assembles for sm_90a: every entry, warpgroup MMA in both dtypes.
+    /// The Hopper kernel's entries exist for every dtype, head dim and block, with both products
+    /// on warpgroup MMA (the S product K-major, P V from the transposed V tile).
     #[test]
-    fn wgmma_draft_compiles_for_sm90a_with_nvrtc() {
+    fn wgmma_kernel_compiles_for_sm90a_with_nvrtc() {
         let ptx = crate::nvrtc::compile(WGMMA_SOURCE, "radial_wgmma", "compute_90a").unwrap();
         for kind in [Kind::BFloat16, Kind::Half] {
             for d in HEAD_DIMS {

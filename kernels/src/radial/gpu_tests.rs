@@ -51,7 +51,15 @@ fn fused_matches_dense_masked_reference() {
     tch::manual_seed(7);
     let cache = LayoutCache::default();
     let dev = Device::Cuda(0);
-    for kind in [Kind::BFloat16, Kind::Half] {
+    // Every fused kernel this device runs: mma.sync everywhere, wgmma on Hopper.
+    let mut kernels = vec![fused::FusedKernel::MmaSync];
+    if fused::FusedKernel::Wgmma.resolve(0).is_ok() {
+        kernels.push(fused::FusedKernel::Wgmma);
+    }
+    for (kernel, kind) in kernels
+        .into_iter()
+        .flat_map(|f| [(f, Kind::BFloat16), (f, Kind::Half)])
+    {
         for d in fused::HEAD_DIMS {
             for (t, block) in [
                 (1024i64, 128usize),
@@ -77,12 +85,15 @@ fn fused_matches_dense_masked_reference() {
                     let (want, want_lse) = reference(&q, &k, &v, &allowed);
                     let (e, el) = (max_err(&out, &want), max_err(&lse, &want_lse));
                     println!(
-                        "fused {kind:?} d {d} T {t} block {block} padded {padded}: max err {e:.2e}, lse {el:.2e}"
+                        "fused {kernel:?} {kind:?} d {d} T {t} block {block} padded {padded}: max err {e:.2e}, lse {el:.2e}"
                     );
-                    assert!(e <= 2e-2, "{kind:?} d {d} T {t} block {block}: out err {e}");
+                    assert!(
+                        e <= 2e-2,
+                        "{kernel:?} {kind:?} d {d} T {t} block {block}: out err {e}"
+                    );
                     assert!(
                         el <= 2e-2,
-                        "{kind:?} d {d} T {t} block {block}: lse err {el}"
+                        "{kernel:?} {kind:?} d {d} T {t} block {block}: lse err {el}"
                     );
                 }
             }
