@@ -13,7 +13,16 @@ use crate::error::{Error, Result};
 /// The mma.sync kernel's source (any GPU from sm_80), compiled at run time.
 pub const SOURCE: &str = include_str!("radial_fwd.cu");
 /// The Hopper kernel's source (wgmma, sm_90a only).
-pub const WGMMA_SOURCE: &str = include_str!("radial_fwd_wgmma.cu");
+pub const WGMMA_SOURCE: &str = concat!(
+    include_str!("wgmma_common.cu"),
+    include_str!("radial_fwd_wgmma.cu")
+);
+/// The warp-specialized Hopper kernel's source (TMA producer, two ping-pong consumers; sm_90a,
+/// blocks of 128 tokens).
+pub const WS_SOURCE: &str = concat!(
+    include_str!("wgmma_common.cu"),
+    include_str!("radial_fwd_ws.cu")
+);
 
 /// Which fused kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +34,9 @@ pub enum FusedKernel {
     MmaSync,
     /// Warpgroup MMA (radial_fwd_wgmma.cu): sm_90 only.
     Wgmma,
+    /// Warp-specialized warpgroup MMA with TMA (radial_fwd_ws.cu): sm_90 only, blocks of 128
+    /// (other blocks run `Wgmma`).
+    Ws,
 }
 
 impl FusedKernel {
@@ -39,14 +51,15 @@ impl FusedKernel {
             FusedKernel::Auto => match std::env::var("KETA_RADIAL_KERNEL").as_deref() {
                 Ok("mma") => Ok(FusedKernel::MmaSync),
                 Ok("wgmma") => FusedKernel::Wgmma.resolve(ordinal),
+                Ok("ws") => FusedKernel::Ws.resolve(ordinal),
                 Ok(other) => Err(Error::Kernel(format!(
-                    "KETA_RADIAL_KERNEL={other}: expected mma or wgmma"
+                    "KETA_RADIAL_KERNEL={other}: expected mma, wgmma or ws"
                 ))),
                 Err(_) if hopper()? => Ok(FusedKernel::Wgmma),
                 Err(_) => Ok(FusedKernel::MmaSync),
             },
-            FusedKernel::Wgmma if !hopper()? => Err(Error::Kernel(format!(
-                "the wgmma radial kernel needs compute capability 9.0 (Hopper); device {ordinal} has {:?}",
+            FusedKernel::Wgmma | FusedKernel::Ws if !hopper()? => Err(Error::Kernel(format!(
+                "the {self:?} radial kernel needs compute capability 9.0 (Hopper); device {ordinal} has {:?}",
                 crate::cuda::capability(ordinal).map_err(Error::Driver)?
             ))),
             chosen => Ok(chosen),
@@ -247,7 +260,13 @@ pub fn forward_with(
     // 2. Outputs, module, launch: grid (query blocks x parts, heads, batch).
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
-    let chosen = kernel.resolve(ordinal)?;
+    let chosen = match kernel.resolve(ordinal)? {
+        FusedKernel::Ws if block != 128 => FusedKernel::Wgmma,
+        chosen => chosen,
+    };
+    if chosen == FusedKernel::Ws {
+        return forward_ws(q, k, v, key_padding, layout, ordinal);
+    }
     let kernel = Launch::new(kind, d, block, chosen);
     let loaded = match chosen {
         FusedKernel::Wgmma => crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?,
@@ -287,6 +306,109 @@ pub fn forward_with(
     Ok((out, lse))
 }
 
+/// A CUDA tensor map (`CUtensorMap`, 128 bytes, 64-aligned), passed to the kernel by value.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct TensorMap([u64; 16]);
+
+// SAFETY: plain bytes with the layout and alignment of CUtensorMap, which the kernel declares as a
+// `__grid_constant__` parameter of the same size.
+unsafe impl cudarc::driver::DeviceRepr for TensorMap {}
+
+/// The TMA map of a [B, H, T, D] tensor seen as [B*H, T, D]: boxes of 64 dims x 128 keys, 128-byte
+/// swizzle (wgmma's canonical layout), keys past T read as zeros.
+fn tensor_map(x: &Tensor) -> Result<TensorMap> {
+    use cudarc::driver::sys;
+    let size = x.size();
+    let (bh, t, d) = ((size[0] * size[1]) as u64, size[2] as u64, size[3] as u64);
+    let dtype = if x.kind() == Kind::BFloat16 {
+        sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+    } else {
+        sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+    };
+    let dims = [d, t, bh];
+    let strides = [d * 2, t * d * 2]; // bytes, dims 1 and 2
+    let boxes = [64u32, 128, 1];
+    let steps = [1u32, 1, 1];
+    let mut map = TensorMap([0; 16]);
+    // SAFETY: the pointers address live arrays of the rank (3) the call is given; `x` is a live,
+    // contiguous CUDA tensor (checked by the caller) and the map only records its address.
+    let rc = unsafe {
+        sys::cuTensorMapEncodeTiled(
+            &mut map as *mut TensorMap as *mut sys::CUtensorMap,
+            dtype,
+            3,
+            x.data_ptr(),
+            dims.as_ptr(),
+            strides.as_ptr(),
+            boxes.as_ptr(),
+            steps.as_ptr(),
+            sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+            sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+            sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+        )
+    };
+    if rc != sys::CUresult::CUDA_SUCCESS {
+        return Err(Error::Driver(format!(
+            "cuTensorMapEncodeTiled for {size:?}: {rc:?}"
+        )));
+    }
+    Ok(map)
+}
+
+/// [`forward_with`]'s warp-specialized launch (blocks of 128, inputs already checked): one CTA of
+/// three warpgroups per query block, K and V through TMA maps.
+fn forward_ws(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    key_padding: Option<&Tensor>,
+    layout: &DeviceLayout,
+    ordinal: usize,
+) -> Result<(Tensor, Tensor)> {
+    let size = q.size();
+    let (b, h, t, d) = (size[0], size[1], size[2], size[3]);
+    let kind = q.kind();
+    let out = Tensor::empty([b, h, t, d], (kind, q.device()));
+    let lse = Tensor::empty([b, h, t], (Kind::Float, q.device()));
+    let (kmap, vmap) = (tensor_map(k)?, tensor_map(v)?);
+    let name = entry(kind, d, 128).replace("radial_fwd_", "radial_ws_");
+    // radial_fwd_ws.cu's ring: 192 KiB of K/V stages, two mbarriers per stage, 1 KiB to align.
+    let stages = if d == 128 { 3 } else { 6 };
+    let smem = 1024 + stages * (2 * 128 * d as u32 * 2 + 2 * 8);
+    let loaded = crate::nvrtc::module("radial_ws", WS_SOURCE, ordinal)?;
+    let func = loaded.function(&name, smem)?;
+    let stream = loaded.ctx.default_stream();
+    let ptr = |x: &Tensor| x.data_ptr() as u64;
+    let (qp, op, lp) = (ptr(q), ptr(&out), ptr(&lse));
+    let pad = key_padding.map_or(0u64, ptr);
+    let (rp, cp) = (ptr(&layout.row_ptr), ptr(&layout.col_idx));
+    let (heads, tokens) = (h as i32, t as i32);
+    let scale_log2 = std::f32::consts::LOG2_E / (d as f32).sqrt();
+    let cfg = LaunchConfig {
+        grid_dim: (layout.host.nb as u32, h as u32, b as u32),
+        block_dim: (384, 1, 1),
+        shared_mem_bytes: smem,
+    };
+    let mut launch = stream.launch_builder(&func);
+    launch
+        .arg(&kmap)
+        .arg(&vmap)
+        .arg(&qp)
+        .arg(&op)
+        .arg(&lp)
+        .arg(&pad)
+        .arg(&rp)
+        .arg(&cp)
+        .arg(&heads)
+        .arg(&tokens)
+        .arg(&scale_log2);
+    // SAFETY: as in `forward_with`; the tensor maps address k and v, which outlive the launch.
+    unsafe { launch.launch(cfg) }.map_err(|e| Error::Driver(format!("launching {name}: {e:?}")))?;
+    Ok((out, lse))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,7 +443,11 @@ mod tests {
             .find(|p| p.is_file())
             .expect("ptxas ships in the torch wheel (torch/bin/ptxas): run scripts/setup.sh");
         let dir = tempfile::tempdir().unwrap();
-        for (name, src) in [("radial_fwd", SOURCE), ("radial_wgmma", WGMMA_SOURCE)] {
+        for (name, src, entries) in [
+            ("radial_fwd", SOURCE, 8),
+            ("radial_wgmma", WGMMA_SOURCE, 8),
+            ("radial_ws", WS_SOURCE, 4),
+        ] {
             let (ptx, cubin) = (
                 dir.path().join(format!("{name}.ptx")),
                 dir.path().join(format!("{name}.cubin")),
@@ -341,15 +467,15 @@ mod tests {
             assert!(out.status.success(), "{name}: ptxas failed:\n{log}");
             assert_eq!(
                 log.matches("Compiling entry function").count(),
-                8,
+                entries,
                 "{name}: {log}"
             );
             assert!(!log.contains("serialized"), "{name}: {log}");
             // The Hopper kernel keeps everything in registers (the mma.sync one spills 48 bytes
             // at d 64, block 128).
-            if name == "radial_wgmma" {
+            if name != "radial_fwd" {
                 let spills = log.lines().filter(|l| l.contains("spill stores"));
-                assert!(spills.clone().count() == 8, "{log}");
+                assert!(spills.clone().count() == entries, "{log}");
                 assert!(
                     spills.clone().all(|l| l.contains(" 0 bytes spill stores")),
                     "{log}"

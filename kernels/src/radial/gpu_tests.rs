@@ -54,7 +54,7 @@ fn fused_matches_dense_masked_reference() {
     // Every fused kernel this device runs: mma.sync everywhere, wgmma on Hopper.
     let mut kernels = vec![fused::FusedKernel::MmaSync];
     if fused::FusedKernel::Wgmma.resolve(0).is_ok() {
-        kernels.push(fused::FusedKernel::Wgmma);
+        kernels.extend([fused::FusedKernel::Wgmma, fused::FusedKernel::Ws]);
     }
     for (kernel, kind) in kernels
         .into_iter()

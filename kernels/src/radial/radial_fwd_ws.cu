@@ -1,0 +1,311 @@
+// Radial block-sparse flash-attention forward for Hopper, warp-specialized (FlashAttention-3's
+// layout): the contract of radial_fwd.cu (the CSR walk, online softmax, O and the log-sum-exp) for
+// blocks of 128 tokens, one CTA per (query block, head, batch), three warpgroups:
+//   - the producer (warpgroup 0) gives its registers away (setmaxnreg) and one thread walks the
+//     CSR row, loading each kept key block (K and V, 128 keys) with TMA into a ring of STAGES
+//     stages; mbarriers say when a stage is full (TMA's byte count) and when it is empty again
+//     (every consumer thread arrives once its products have read it);
+//   - two consumers (warpgroups 1 and 2) own 64 query rows each, Q in registers. Per key block:
+//     S = Q K^T (m64n128k16, K-major), the online softmax in registers, O += P V (m64nDk16, V
+//     MN-major). Each K/V byte read from L2 serves 128 query rows.
+// The consumers ping-pong (named barriers 3 and 4): one issues its products while the other runs
+// its softmax, so the tensor cores and the exponential unit work at the same time. Within a
+// consumer the issue order is radial_fwd_wgmma.cu's (S_j, rescale, P_{j-1} V_{j-1}, wait S_j,
+// softmax, wait P V), with the same dependent named barrier (1 or 2) keeping the softmax between
+// the two waits.
+// TMA writes the 128-byte-swizzled canonical layout wgmma reads (box: 64 dims x 128 keys, one
+// region of 16 KiB), so the descriptors are radial_fwd_wgmma.cu's with 128-key regions.
+
+// Stages of the K/V ring: 192 KiB of the 227 available.
+template <int D> struct WsRing { static constexpr int STAGES = D == 128 ? 3 : 6; };
+
+__device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(bar) : "memory");
+}
+// Spins until the phase of parity `parity` of the barrier has completed.
+__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+    asm volatile(
+        "{\n.reg .pred done;\nWAIT_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra WAIT_%=;\n}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+// A 64-dim x 128-key box of the [B*H, T, D] tensor at (dim d0, key k0, head bh) into shared memory.
+__device__ __forceinline__ void tma_load(u32 dst, const void* map, int d0, int k0, int bh, u32 bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];"
+        :: "r"(dst), "l"(map), "r"(d0), "r"(k0), "r"(bh), "r"(bar) : "memory");
+}
+
+// The tensor map of one [B*H, T, D] operand, built on the host (cuTensorMapEncodeTiled).
+struct __align__(64) TmaMap { u64 opaque[16]; };
+
+// s[64] (+)= Q (16 dims) K^T: 64 rows x 128 keys.
+template <bool BF16>
+__device__ __forceinline__ void mma_s128(float* s, const u32 a[4], u64 desc, int scale_d) {
+    if (BF16) wgmma_n128_bf16_k(s, a, desc, scale_d); else wgmma_n128_f16_k(s, a, desc, scale_d);
+}
+
+template <bool BF16, int D>
+__device__ __forceinline__ void radial_ws(
+    const TmaMap& kmap, const TmaMap& vmap, const u16* __restrict__ q, u16* __restrict__ o,
+    float* __restrict__ lse, const unsigned char* __restrict__ key_pad,
+    const int* __restrict__ row_ptr, const int* __restrict__ col_idx, int H, int T,
+    float scale_log2) {
+    constexpr int KT = 128;                   // keys per tile: one key block
+    constexpr int STAGES = WsRing<D>::STAGES;
+    constexpr int REGION = KT * 128;          // bytes: 128 keys x 64 dims
+    constexpr int TILE = REGION * (D / 64);   // bytes of one K or V tile
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char* smem = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
+    const u32 ks = smem_addr(smem);                         // K[STAGES]
+    const u32 vs = ks + STAGES * TILE;                      // V[STAGES]
+    const u32 full = vs + STAGES * TILE;                    // mbarriers [STAGES]
+    const u32 empty = full + STAGES * 8;                    // mbarriers [STAGES]
+
+    const int qb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    const int bh = b * H + h;
+    const int e0 = row_ptr[qb];
+    const int ntiles = row_ptr[qb + 1] - e0;
+    const int wg = threadIdx.x / 128;
+
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbar_init(full + 8 * s, 1);
+            mbar_init(empty + 8 * s, 256);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
+        if (threadIdx.x == 0) {
+            for (int tile = 0; tile < ntiles; ++tile) {
+                const int s = tile % STAGES, round = tile / STAGES;
+                if (round > 0) mbar_wait(empty + 8 * s, (round - 1) & 1);
+                const int key0 = col_idx[e0 + tile] * KT;
+                mbar_expect_tx(full + 8 * s, 2 * TILE);
+#pragma unroll
+                for (int r = 0; r < D / 64; ++r) {
+                    tma_load(ks + s * TILE + r * REGION, &kmap, r * 64, key0, bh, full + 8 * s);
+                    tma_load(vs + s * TILE + r * REGION, &vmap, r * 64, key0, bh, full + 8 * s);
+                }
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;");
+
+    // Consumer c owns rows [64c, 64c + 64) of the block; warp w of it rows 16w.. of those.
+    const int c = wg - 1;
+    const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+    const int g = lane >> 2, tig = lane & 3;
+    const size_t head = (size_t)bh * (size_t)T;
+    const int row0 = qb * KT + c * 64 + warp * 16;
+    const int rows[2] = {row0 + g, row0 + g + 8};
+
+    u32 qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int row = rows[i & 1], col = kk * 16 + tig * 2 + (i >> 1) * 8;
+            qf[kk][i] = row < T ? *(const u32*)(q + (head + row) * D + col) : 0u;
+        }
+    }
+    float acc[D / 2];
+#pragma unroll
+    for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
+    float s[KT / 2];
+    u32 p[KT / 16][4];
+    float m[2] = {NEG_INF, NEG_INF};
+    float l[2] = {0.f, 0.f};
+    float alpha[2];
+
+    auto fence_s = [&] {
+#pragma unroll
+        for (int j = 0; j < KT / 2; ++j) reg_fence(s[j]);
+    };
+    auto fence_acc = [&] {
+#pragma unroll
+        for (int j = 0; j < D / 2; ++j) reg_fence(acc[j]);
+    };
+    auto scores = [&](int tile) {
+        const u32 kt = ks + (tile % STAGES) * TILE;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
+            mma_s128<BF16>(s, qf[kk], sw128_desc(kt + (kk / 4) * REGION + (kk % 4) * 32, 16, 1024), kk > 0);
+        }
+        wgmma_commit();
+    };
+    auto values = [&](int tile) {
+        const u32 vt = vs + (tile % STAGES) * TILE;
+#pragma unroll
+        for (int kk = 0; kk < KT / 16; ++kk) {
+            mma_o<BF16, D>(acc, p[kk], sw128_desc(vt + kk * 2048, REGION, 1024));
+        }
+        wgmma_commit();
+    };
+    // Keys past T or padded get -inf; only blocks that have such keys pay for the check.
+    auto mask = [&](int key0) {
+        if (key0 + KT <= T && key_pad == nullptr) return;
+#pragma unroll
+        for (int n = 0; n < KT / 8; ++n) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int key = key0 + n * 8 + tig * 2 + (i & 1);
+                const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
+                if (!real) s[4 * n + i] = NEG_INF;
+            }
+        }
+    };
+    // Online softmax in log2 units (m is the scaled running max); alpha rescales O per row.
+    auto softmax = [&] {
+        float mnew[2] = {NEG_INF, NEG_INF};
+#pragma unroll
+        for (int n = 0; n < KT / 8; ++n) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) mnew[i >> 1] = fmaxf(mnew[i >> 1], s[4 * n + i]);
+        }
+        float base[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 1));
+            mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 2));
+            mnew[r] = fmaxf(m[r], mnew[r] * scale_log2);
+            base[r] = mnew[r] == NEG_INF ? 0.f : mnew[r];
+            alpha[r] = fast_exp2(m[r] - base[r]);
+            m[r] = mnew[r];
+            l[r] *= alpha[r];
+        }
+#pragma unroll
+        for (int n = 0; n < KT / 8; ++n) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                float& x = s[4 * n + i];
+                x = fast_exp2(fmaf(x, scale_log2, -base[i >> 1]));
+                l[i >> 1] += x;
+            }
+        }
+    };
+    auto rescale = [&] {
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j) {
+            acc[4 * j + 0] *= alpha[0]; acc[4 * j + 1] *= alpha[0];
+            acc[4 * j + 2] *= alpha[1]; acc[4 * j + 3] *= alpha[1];
+        }
+    };
+    auto pack = [&] {
+#pragma unroll
+        for (int kk = 0; kk < KT / 16; ++kk) {
+            p[kk][0] = pack2<BF16>(s[8 * kk + 0], s[8 * kk + 1]);
+            p[kk][1] = pack2<BF16>(s[8 * kk + 2], s[8 * kk + 3]);
+            p[kk][2] = pack2<BF16>(s[8 * kk + 4], s[8 * kk + 5]);
+            p[kk][3] = pack2<BF16>(s[8 * kk + 6], s[8 * kk + 7]);
+        }
+    };
+    // Ping-pong: consumer c issues its products after the other's (barrier 3 + c, 256 threads:
+    // its own 128 syncing, the other's 128 arriving). Consumer 1 lets consumer 0 go first and
+    // skips its last arrival, so every barrier is completed exactly as often as it is waited on.
+    auto my_turn = [&] {
+        if (c == 0) asm volatile("bar.sync 3, 256;" ::: "memory");
+        else asm volatile("bar.sync 4, 256;" ::: "memory");
+    };
+    auto your_turn = [&](int tile) {
+        if (c == 0) asm volatile("bar.arrive 4, 256;" ::: "memory");
+        else if (tile + 1 < ntiles) asm volatile("bar.arrive 3, 256;" ::: "memory");
+    };
+    // The softmax stays above the P V wait: a barrier on this warpgroup whose thread count
+    // depends on the row sums (always 128: they are +0 or more, or the canonical NaN) cannot move
+    // above the exponents, and ptxas keeps the wait after it (radial_fwd_wgmma.cu).
+    auto hold_softmax = [&] {
+        const u32 dep = (__float_as_uint(l[0]) & __float_as_uint(l[1])) >> 31;
+        if (c == 0) asm volatile("bar.sync 1, %0;" :: "r"(128 + 32 * dep) : "memory");
+        else asm volatile("bar.sync 2, %0;" :: "r"(128 + 32 * dep) : "memory");
+    };
+
+    if (ntiles > 0) {
+        if (c == 1) asm volatile("bar.arrive 3, 256;" ::: "memory");
+        int col = col_idx[e0];
+        mbar_wait(full, 0);
+        my_turn();
+        wgmma_fence();
+        scores(0);
+        your_turn(0);
+        wgmma_wait<0>();
+        fence_s();
+        mask(col * KT);
+        softmax();
+        pack();
+        for (int tile = 1; tile < ntiles; ++tile) {
+            col = col_idx[e0 + tile];
+            const int st = tile % STAGES;
+            mbar_wait(full + 8 * st, (tile / STAGES) & 1);
+            my_turn();
+            wgmma_fence();
+            scores(tile);
+            fence_acc();
+            rescale();
+            fence_acc();
+            wgmma_fence();
+            values(tile - 1);
+            your_turn(tile);
+            wgmma_wait<1>();  // S of this tile; P V of the last may still run
+            fence_s();
+            mask(col * KT);
+            softmax();
+            hold_softmax();
+            wgmma_wait<0>();
+            fence_acc();
+            mbar_arrive(empty + 8 * ((tile - 1) % STAGES));  // P V has read tile - 1's stage
+            pack();
+        }
+        fence_acc();
+        rescale();
+        fence_acc();
+        wgmma_fence();
+        values(ntiles - 1);
+        wgmma_wait<0>();
+        fence_acc();
+    }
+
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+    const float inv[2] = {l[0] > 0.f ? 1.f / l[0] : 0.f, l[1] > 0.f ? 1.f / l[1] : 0.f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        if (rows[r] >= T) continue;
+        u16* orow = o + (head + rows[r]) * D;
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j) {
+            *(u32*)(orow + j * 8 + tig * 2) =
+                pack2<BF16>(acc[4 * j + 2 * r] * inv[r], acc[4 * j + 2 * r + 1] * inv[r]);
+        }
+        if (tig == 0) {
+            lse[head + rows[r]] = l[r] > 0.f ? (m[r] + __log2f(l[r])) * 0.69314718056f : NEG_INF;
+        }
+    }
+}
+
+// One CTA per SM: three warpgroups (producer, two consumers), 192 KiB of K/V stages.
+#define RADIAL_WS_ENTRY(NAME, BF16, D)                                                             \
+    extern "C" __global__ void __launch_bounds__(384, 1)                                           \
+        NAME(const __grid_constant__ TmaMap kmap, const __grid_constant__ TmaMap vmap,             \
+             const u16* q, u16* o, float* lse, const unsigned char* key_pad, const int* row_ptr,   \
+             const int* col_idx, int H, int T, float scale_log2) {                                 \
+        radial_ws<BF16, D>(kmap, vmap, q, o, lse, key_pad, row_ptr, col_idx, H, T, scale_log2);   \
+    }
+
+RADIAL_WS_ENTRY(radial_ws_bf16_d64_b128, true, 64)
+RADIAL_WS_ENTRY(radial_ws_bf16_d128_b128, true, 128)
+RADIAL_WS_ENTRY(radial_ws_f16_d64_b128, false, 64)
+RADIAL_WS_ENTRY(radial_ws_f16_d128_b128, false, 128)

@@ -1,0 +1,117 @@
+// Helpers shared by the Hopper radial kernels (radial_fwd_wgmma.cu, radial_fwd_ws.cu): 16-bit
+// packing, shared-memory addresses, cp.async, fences, warpgroup MMA wrappers and shared-memory
+// matrix descriptors. fused.rs prepends this file to each kernel's source (NVRTC has no headers).
+
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+#define NEG_INF __int_as_float(0xff800000)
+
+// Packs two floats into one register of two 16-bit values, `lo` in the low half.
+template <bool BF16> __device__ __forceinline__ u32 pack2(float lo, float hi);
+template <> __device__ __forceinline__ u32 pack2<true>(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+template <> __device__ __forceinline__ u32 pack2<false>(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+    u64 a;
+    asm("cvta.to.shared.u64 %0, %1;" : "=l"(a) : "l"(p));
+    return (u32)a;
+}
+// 16 bytes global -> shared; `bytes` 0 writes zeros (keys past the end).
+__device__ __forceinline__ void cp_async16(u32 dst, const void* src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
+}
+// Keeps the compiler from moving reads or writes of `x` across an asynchronous MMA's wait.
+__device__ __forceinline__ void reg_fence(float& x) { asm volatile("" : "+f"(x) :: "memory"); }
+
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// A shared-memory matrix descriptor: 128-byte swizzle, start `addr`, offsets in bytes.
+__device__ __forceinline__ u64 sw128_desc(u32 addr, u32 lbo, u32 sbo) {
+    u64 d = 0;
+    d |= (u64)((addr & 0x3FFFF) >> 4);
+    d |= (u64)((lbo & 0x3FFFF) >> 4) << 16;
+    d |= (u64)((sbo & 0x3FFFF) >> 4) << 32;
+    d |= 1ull << 62;  // 128-byte swizzle
+    return d;
+}
+
+// d (+)= a (registers, 64x16) * B (shared memory, 16xN): `scale_d` 0 overwrites d. TRANS 0: B is
+// K-major, 1: MN-major. The operand lists are long because wgmma names every accumulator register.
+#define ACC32 \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), \
+    "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), \
+    "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), \
+    "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), \
+    "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+#define ACC64 ACC32, \
+    "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), \
+    "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), \
+    "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), \
+    "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), \
+    "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+#define WGMMA(NAME, N, TYPE, TRANS, REGS, ACC, A0, A1, A2, A3, DESC, SCALE)                      \
+    __device__ __forceinline__ void NAME(float* d, const u32 a[4], u64 desc, int scale_d) {    \
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" SCALE ", 0;\n"                          \
+                     "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TYPE "." TYPE " {" REGS  \
+                     "}, {%" A0 ", %" A1 ", %" A2 ", %" A3 "}, %" DESC ", p, 1, 1, " #TRANS ";\n}\n" \
+                     : ACC                                                                      \
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));    \
+    }
+#define REGS32 \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, \
+    %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define REGS64 \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, \
+    %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, \
+    %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, \
+    %56, %57, %58, %59, %60, %61, %62, %63"
+#define N64(NAME, TYPE, TRANS) WGMMA(NAME, 64, TYPE, TRANS, REGS32, ACC32, "32", "33", "34", "35", "36", "37")
+#define N128(NAME, TYPE, TRANS) WGMMA(NAME, 128, TYPE, TRANS, REGS64, ACC64, "64", "65", "66", "67", "68", "69")
+N64(wgmma_n64_bf16_k, "bf16", 0)
+N64(wgmma_n64_f16_k, "f16", 0)
+N64(wgmma_n64_bf16_t, "bf16", 1)
+N64(wgmma_n64_f16_t, "f16", 1)
+N128(wgmma_n128_bf16_k, "bf16", 0)
+N128(wgmma_n128_f16_k, "f16", 0)
+N128(wgmma_n128_bf16_t, "bf16", 1)
+N128(wgmma_n128_f16_t, "f16", 1)
+
+// s[32] (+)= Q (16 dims) K^T: 64 rows x 64 keys.
+template <bool BF16>
+__device__ __forceinline__ void mma_s(float* s, const u32 a[4], u64 desc, int scale_d) {
+    if (BF16) wgmma_n64_bf16_k(s, a, desc, scale_d); else wgmma_n64_f16_k(s, a, desc, scale_d);
+}
+// o[D/2] += P (16 keys) V: 64 rows x D dims.
+template <bool BF16, int D>
+__device__ __forceinline__ void mma_o(float* o, const u32 a[4], u64 desc) {
+    if (D == 64) {
+        if (BF16) wgmma_n64_bf16_t(o, a, desc, 1); else wgmma_n64_f16_t(o, a, desc, 1);
+    } else {
+        if (BF16) wgmma_n128_bf16_t(o, a, desc, 1); else wgmma_n128_f16_t(o, a, desc, 1);
+    }
+}
+
