@@ -55,7 +55,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
             cfg.block, cfg.dense_core
         );
         println!(
-            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
             "tokens",
             "dim",
             "density",
@@ -63,6 +63,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
             "gather ms",
             "fused ms",
             "mma.sync ms",
+            "wgmma ms",
             "dense TF/s",
             "fused TF/s",
             "fused err"
@@ -75,7 +76,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                 || Tensor::randn([b, h, t, d], (Kind::Float, device)).to_kind(Kind::BFloat16);
             let (q, k, v) = (make(), make(), make());
             let layout = cache.get((t as usize).div_ceil(cfg.block), cfg.rule(), device);
-            let (dense, gather, fused, mma, err) = tch::no_grad(|| -> anyhow::Result<_> {
+            let (dense, gather, fused, mma, wgmma, err) = tch::no_grad(|| -> anyhow::Result<_> {
                 let dense = time_ms(device, runs, || {
                     let _ = DenseAttention.attend(&q, &k, &v, None);
                 });
@@ -86,27 +87,26 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                 let fused = time_ms(device, runs, || {
                     let _ = fused::forward(&q, &k, &v, None, &layout, cfg.block);
                 });
-                // The mma.sync kernel as the in-process baseline where the default is another.
-                let mma = (kernel != FusedKernel::MmaSync).then(|| {
-                    time_ms(device, runs, || {
-                        let _ = fused::forward_with(
-                            FusedKernel::MmaSync,
-                            &q,
-                            &k,
-                            &v,
-                            None,
-                            &layout,
-                            cfg.block,
-                        );
+                // The other kernels this device runs, timed in-process as baselines.
+                let other = |other: FusedKernel| {
+                    (kernel != other).then(|| {
+                        time_ms(device, runs, || {
+                            let _ =
+                                fused::forward_with(other, &q, &k, &v, None, &layout, cfg.block);
+                        })
                     })
-                });
+                };
+                let mma = other(FusedKernel::MmaSync);
+                let wgmma = (kernel == FusedKernel::Ws)
+                    .then(|| other(FusedKernel::Wgmma))
+                    .flatten();
                 // Agreement with block-gather on the same inputs (both attend the same blocks).
                 let reference = gather_attention(&q, &k, &v, None, &layout, cfg.block);
                 let err = (fused_out.to_kind(Kind::Float) - reference.to_kind(Kind::Float))
                     .abs()
                     .max()
                     .double_value(&[]);
-                Ok((dense, gather, fused, mma, err))
+                Ok((dense, gather, fused, mma, wgmma, err))
             })?;
             // Effective TFLOP/s count the two matmuls (4 T_q T_k D per head) over kept token pairs.
             let bl = cfg.block as f64;
@@ -124,14 +124,16 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                     "fused_kernel": format!("{kernel:?}"),
                     "fused_ms": fused, "fused_eff_tflops": tflops(kept_flops, fused),
                     "mma_sync_ms": mma, "mma_sync_eff_tflops": mma.map(|ms| tflops(kept_flops, ms)),
+                    "wgmma_ms": wgmma, "wgmma_eff_tflops": wgmma.map(|ms| tflops(kept_flops, ms)),
                     "fused_vs_gather_max_abs": err,
                 });
                 println!("{out}");
             } else {
                 println!(
-                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10} {:>10.1} {:>10.1} {err:>9.1e}",
+                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10} {:>10} {:>10.1} {:>10.1} {err:>9.1e}",
                     100.0 * layout.host.density(),
                     mma.map_or("-".to_string(), |ms| format!("{ms:.3}")),
+                    wgmma.map_or("-".to_string(), |ms| format!("{ms:.3}")),
                     tflops(dense_flops, dense),
                     tflops(kept_flops, fused),
                 );

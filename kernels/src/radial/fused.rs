@@ -1,8 +1,10 @@
 //! The fused radial forward: block-sparse flash attention over the CSR layout, compiled by NVRTC
 //! for the device on first use (cached per process) and launched with cudarc on the tch tensors'
 //! device pointers, on the legacy default stream (libtorch's default stream; not inside a
-//! CUDA-graph capture, which records a side stream). Two kernels: warpgroup MMA on Hopper
-//! (radial_fwd_wgmma.cu, sm_90a only), mma.sync everywhere else (radial_fwd.cu).
+//! CUDA-graph capture, which records a side stream). Three kernels: on Hopper (sm_90a) the
+//! warp-specialized one (radial_fwd_ws.cu: TMA producer, two ping-pong consumer warpgroups) for
+//! blocks of 128 and one-warpgroup wgmma (radial_fwd_wgmma.cu) for blocks of 64; mma.sync
+//! (radial_fwd.cu) everywhere else.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use tch::{Device, Kind, Tensor};
@@ -27,8 +29,8 @@ pub const WS_SOURCE: &str = concat!(
 /// Which fused kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FusedKernel {
-    /// `KETA_RADIAL_KERNEL=mma|wgmma` if set, else wgmma on compute capability 9.0 (Hopper)
-    /// and mma.sync elsewhere.
+    /// `KETA_RADIAL_KERNEL=mma|wgmma|ws` if set, else the warp-specialized kernel on compute
+    /// capability 9.0 (Hopper; `Wgmma` for blocks of 64) and mma.sync elsewhere.
     Auto,
     /// mma.sync.m16n8k16 (radial_fwd.cu): sm_80 and later.
     MmaSync,
@@ -55,7 +57,7 @@ impl FusedKernel {
                 Ok(other) => Err(Error::Kernel(format!(
                     "KETA_RADIAL_KERNEL={other}: expected mma, wgmma or ws"
                 ))),
-                Err(_) if hopper()? => Ok(FusedKernel::Wgmma),
+                Err(_) if hopper()? => Ok(FusedKernel::Ws),
                 Err(_) => Ok(FusedKernel::MmaSync),
             },
             FusedKernel::Wgmma | FusedKernel::Ws if !hopper()? => Err(Error::Kernel(format!(
