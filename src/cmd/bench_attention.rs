@@ -48,14 +48,14 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
         Device::Cuda(i) => i,
         _ => 0,
     };
-    let kernel = FusedKernel::Auto.resolve(ordinal)?;
+    let default = FusedKernel::Auto.resolve(ordinal)?;
     if !json {
         println!(
-            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}; fused kernel: {kernel:?}",
-            cfg.block, cfg.dense_core
+            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}; fused kernel: {default:?} (wgmma below {} tokens)",
+            cfg.block, cfg.dense_core, fused::WS_MIN_TOKENS
         );
         println!(
-            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
             "tokens",
             "dim",
             "density",
@@ -64,6 +64,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
             "fused ms",
             "mma.sync ms",
             "wgmma ms",
+            "ws ms",
             "dense TF/s",
             "fused TF/s",
             "fused err"
@@ -76,44 +77,51 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                 || Tensor::randn([b, h, t, d], (Kind::Float, device)).to_kind(Kind::BFloat16);
             let (q, k, v) = (make(), make(), make());
             let layout = cache.get((t as usize).div_ceil(cfg.block), cfg.rule(), device);
-            let (dense, gather, fused, mma, wgmma, err) = tch::no_grad(|| -> anyhow::Result<_> {
-                let dense = time_ms(device, runs, || {
-                    let _ = DenseAttention.attend(&q, &k, &v, None);
-                });
-                let gather = time_ms(device, runs, || {
-                    let _ = gather_attention(&q, &k, &v, None, &layout, cfg.block);
-                });
-                let fused_out = fused::forward(&q, &k, &v, None, &layout, cfg.block)?.0;
-                let fused = time_ms(device, runs, || {
-                    let _ = fused::forward(&q, &k, &v, None, &layout, cfg.block);
-                });
-                // The other kernels this device runs, timed in-process as baselines.
-                let other = |other: FusedKernel| {
-                    (kernel != other).then(|| {
-                        time_ms(device, runs, || {
-                            let _ =
-                                fused::forward_with(other, &q, &k, &v, None, &layout, cfg.block);
+            let kernel = FusedKernel::Auto.for_shape(ordinal, t, cfg.block)?;
+            let (dense, gather, fused, mma, wgmma, ws, err) =
+                tch::no_grad(|| -> anyhow::Result<_> {
+                    let dense = time_ms(device, runs, || {
+                        let _ = DenseAttention.attend(&q, &k, &v, None);
+                    });
+                    let gather = time_ms(device, runs, || {
+                        let _ = gather_attention(&q, &k, &v, None, &layout, cfg.block);
+                    });
+                    let fused_out = fused::forward(&q, &k, &v, None, &layout, cfg.block)?.0;
+                    let fused = time_ms(device, runs, || {
+                        let _ = fused::forward(&q, &k, &v, None, &layout, cfg.block);
+                    });
+                    // The other kernels this device runs, timed in-process as baselines.
+                    let other = |other: FusedKernel| {
+                        (kernel != other).then(|| {
+                            time_ms(device, runs, || {
+                                let _ = fused::forward_with(
+                                    other, &q, &k, &v, None, &layout, cfg.block,
+                                );
+                            })
                         })
-                    })
-                };
-                let mma = other(FusedKernel::MmaSync);
-                let wgmma = (kernel == FusedKernel::Ws)
-                    .then(|| other(FusedKernel::Wgmma))
-                    .flatten();
-                // Agreement with block-gather on the same inputs (both attend the same blocks).
-                let reference = gather_attention(&q, &k, &v, None, &layout, cfg.block);
-                let err = (fused_out.to_kind(Kind::Float) - reference.to_kind(Kind::Float))
-                    .abs()
-                    .max()
-                    .double_value(&[]);
-                Ok((dense, gather, fused, mma, wgmma, err))
-            })?;
+                    };
+                    let mma = other(FusedKernel::MmaSync);
+                    let wgmma = (default == FusedKernel::Ws)
+                        .then(|| other(FusedKernel::Wgmma))
+                        .flatten();
+                    let ws = (default == FusedKernel::Ws)
+                        .then(|| other(FusedKernel::Ws))
+                        .flatten();
+                    // Agreement with block-gather on the same inputs (both attend the same blocks).
+                    let reference = gather_attention(&q, &k, &v, None, &layout, cfg.block);
+                    let err = (fused_out.to_kind(Kind::Float) - reference.to_kind(Kind::Float))
+                        .abs()
+                        .max()
+                        .double_value(&[]);
+                    Ok((dense, gather, fused, mma, wgmma, ws, err))
+                })?;
             // Effective TFLOP/s count the two matmuls (4 T_q T_k D per head) over kept token pairs.
             let bl = cfg.block as f64;
             let kept_pairs = layout.host.nnz() as f64 * bl * bl;
             let kept_flops = 4.0 * (b * h * d) as f64 * kept_pairs;
             let dense_flops = 4.0 * (b * h * d) as f64 * (t * t) as f64;
             let tflops = |flops: f64, ms: f64| flops / ms / 1e9;
+            let show = |ms: Option<f64>| ms.map_or("-".to_string(), |ms| format!("{ms:.3}"));
             if json {
                 let out = serde_json::json!({
                     "bench": "attention", "machine": name, "dtype": "bfloat16", "B": b, "H": h, "L": t,
@@ -125,15 +133,17 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                     "fused_ms": fused, "fused_eff_tflops": tflops(kept_flops, fused),
                     "mma_sync_ms": mma, "mma_sync_eff_tflops": mma.map(|ms| tflops(kept_flops, ms)),
                     "wgmma_ms": wgmma, "wgmma_eff_tflops": wgmma.map(|ms| tflops(kept_flops, ms)),
+                    "ws_ms": ws, "ws_eff_tflops": ws.map(|ms| tflops(kept_flops, ms)),
                     "fused_vs_gather_max_abs": err,
                 });
                 println!("{out}");
             } else {
                 println!(
-                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10} {:>10} {:>10.1} {:>10.1} {err:>9.1e}",
+                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10} {:>10} {:>10} {:>10.1} {:>10.1} {err:>9.1e}",
                     100.0 * layout.host.density(),
-                    mma.map_or("-".to_string(), |ms| format!("{ms:.3}")),
-                    wgmma.map_or("-".to_string(), |ms| format!("{ms:.3}")),
+                    show(mma),
+                    show(wgmma),
+                    show(ws),
                     tflops(dense_flops, dense),
                     tflops(kept_flops, fused),
                 );

@@ -41,7 +41,27 @@ pub enum FusedKernel {
     Ws,
 }
 
+/// Below this many tokens `Auto` runs the one-warpgroup wgmma kernel instead of the
+/// warp-specialized one: its fixed costs (three warpgroups, two TMA maps encoded per call) then
+/// outweigh its speed (H100, `keta bench attention`: at 1k-2k tokens 0.012-0.023 ms against
+/// 0.018-0.042 ms; from 4k on the warp-specialized kernel is faster).
+pub const WS_MIN_TOKENS: i64 = 4096;
+
 impl FusedKernel {
+    /// The kernel that runs for `tokens` tokens in blocks of `block` on device `ordinal`: this
+    /// choice resolved, the warp-specialized kernel only for blocks of 128 (and, under `Auto`,
+    /// from [`WS_MIN_TOKENS`] on), the one-warpgroup wgmma kernel in its place otherwise.
+    pub fn for_shape(self, ordinal: usize, tokens: i64, block: usize) -> Result<FusedKernel> {
+        Ok(match self.resolve(ordinal)? {
+            FusedKernel::Ws
+                if block != 128 || (self == FusedKernel::Auto && tokens < WS_MIN_TOKENS) =>
+            {
+                FusedKernel::Wgmma
+            }
+            chosen => chosen,
+        })
+    }
+
     /// The kernel that runs on CUDA device `ordinal` for this choice.
     pub fn resolve(self, ordinal: usize) -> Result<FusedKernel> {
         let hopper = || {
@@ -262,10 +282,7 @@ pub fn forward_with(
     // 2. Outputs, module, launch: grid (query blocks x parts, heads, batch).
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
-    let chosen = match kernel.resolve(ordinal)? {
-        FusedKernel::Ws if block != 128 => FusedKernel::Wgmma,
-        chosen => chosen,
-    };
+    let chosen = kernel.for_shape(ordinal, t, block)?;
     if chosen == FusedKernel::Ws {
         return forward_ws(q, k, v, key_padding, layout, ordinal);
     }

@@ -111,7 +111,7 @@ fn auto_backend_with_condition_tokens_matches_its_token_mask() {
         gather_dense_below: 0,
         ..RadialConfig::default()
     };
-    let (t, cond) = (3000i64, 5usize);
+    let (t, cond) = (4200i64, 5usize);
     for backend in [RadialBackend::Auto, RadialBackend::Gather] {
         let attn = RadialAttention::new(cfg.clone(), backend)
             .unwrap()
