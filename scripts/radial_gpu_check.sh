@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Radial attention on the GPU machine (issue #9, design radial-attention.md section 4), in one call:
-# the GPU-only kernels tests (fused kernel vs the fp32 dense masked reference), `keta bench
-# attention`, the FlexAttention anchor (anchors/attn_anchor.py) for the same shapes, and
-# compute-sanitizer memcheck and racecheck over the fused kernel where the machine has it.
+# the GPU-only kernels tests (every fused kernel the GPU runs vs the fp32 dense masked
+# reference), `keta bench attention` (all fused kernels in one process), the FlexAttention anchor
+# (anchors/attn_anchor.py) for the same shapes, and compute-sanitizer memcheck and racecheck over
+# the default fused kernel where the machine has it.
 #
 #   here:        scripts/radial_gpu_check.sh stage     # builds keta + the kernels test binary into
 #                                                      # .device/radial (git-ignored), copies the anchor

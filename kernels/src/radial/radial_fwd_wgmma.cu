@@ -1,6 +1,8 @@
 // Radial block-sparse flash-attention forward for Hopper (sm_90a): the contract of radial_fwd.cu
-// (one CTA per (query block, head, batch), the CSR walk, online softmax, O and the log-sum-exp),
-// with both products on warpgroup MMA (wgmma) instead of mma.sync.
+// (the CSR walk, online softmax, O and the log-sum-exp), with both products on warpgroup MMA
+// (wgmma) instead of mma.sync. The default below 4,096 tokens and for blocks of 64; longer inputs
+// in blocks of 128 run radial_fwd_ws.cu, whose fixed cost is higher. fused.rs prepends
+// wgmma_common.cu.
 //
 // Layout: one warpgroup (128 threads) per CTA owns 64 query rows; a query block of BLOCK rows
 // takes BLOCK / 64 CTAs (blockIdx.x = query block * that + part), and warp w owns rows 16w.. of
