@@ -56,14 +56,7 @@ __device__ __forceinline__ void radial_wgmma(
     const int rows[2] = {row0 + g, row0 + g + 8};
 
     u32 qf[D / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int row = rows[i & 1], col = kk * 16 + tig * 2 + (i >> 1) * 8;
-            qf[kk][i] = row < T ? *(const u32*)(q + (head + row) * D + col) : 0u;
-        }
-    }
+    load_q<D>(qf, q, head, rows, T, tig);
 
     // O accumulators in wgmma's m64nD layout: acc[4n + i] is (row g + 8 (i >> 1), dim 8n + 2 tig +
     // (i & 1)); S the same with keys for dims.
@@ -156,8 +149,7 @@ __device__ __forceinline__ void radial_wgmma(
         }
         wgmma_commit();
     };
-    // Online softmax of tile `tile`'s scores, in log2 units (m is the scaled running max): the max
-    // is taken on raw scores and the exponent is one FFMA; returns the rescale of O per row.
+    // Tile `tile`'s key bias (if it has masked keys), then the online softmax (wgmma_common.cu).
     auto softmax = [&](int tile, float alpha[2]) {
         const int stage = tile % STAGES;
         if (tile_key0[stage] >= 0) {
@@ -168,51 +160,10 @@ __device__ __forceinline__ void radial_wgmma(
                 for (int i = 0; i < 4; ++i) s[4 * n + i] += bias[n * 8 + tig * 2 + (i & 1)];
             }
         }
-        float mnew[2] = {NEG_INF, NEG_INF};
-#pragma unroll
-        for (int n = 0; n < KT / 8; ++n) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) mnew[i >> 1] = fmaxf(mnew[i >> 1], s[4 * n + i]);
-        }
-        float base[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 1));
-            mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 2));
-            mnew[r] = fmaxf(m[r], mnew[r] * scale_log2);
-            base[r] = mnew[r] == NEG_INF ? 0.f : mnew[r];
-            alpha[r] = fast_exp2(m[r] - base[r]);
-            m[r] = mnew[r];
-            l[r] *= alpha[r];
-        }
-#pragma unroll
-        for (int n = 0; n < KT / 8; ++n) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                float& x = s[4 * n + i];
-                x = fast_exp2(fmaf(x, scale_log2, -base[i >> 1]));
-                l[i >> 1] += x;
-            }
-        }
+        online_softmax<KT>(s, m, l, alpha, scale_log2);
     };
-    // O *= alpha per row (the running max moved).
-    auto rescale = [&](const float alpha[2]) {
-#pragma unroll
-        for (int j = 0; j < D / 8; ++j) {
-            acc[4 * j + 0] *= alpha[0]; acc[4 * j + 1] *= alpha[0];
-            acc[4 * j + 2] *= alpha[1]; acc[4 * j + 3] *= alpha[1];
-        }
-    };
-    // P = S in 16-bit: P's A fragment for 16 keys is two adjacent 8-key chunks of S.
-    auto pack = [&](u32 (&p)[KT / 16][4]) {
-#pragma unroll
-        for (int kk = 0; kk < KT / 16; ++kk) {
-            p[kk][0] = pack2<BF16>(s[8 * kk + 0], s[8 * kk + 1]);
-            p[kk][1] = pack2<BF16>(s[8 * kk + 2], s[8 * kk + 3]);
-            p[kk][2] = pack2<BF16>(s[8 * kk + 4], s[8 * kk + 5]);
-            p[kk][3] = pack2<BF16>(s[8 * kk + 6], s[8 * kk + 7]);
-        }
-    };
+    auto rescale = [&](const float alpha[2]) { rescale_o<D>(acc, alpha); };
+    auto pack = [&](u32 (&p)[KT / 16][4]) { pack_p<BF16, KT>(p, s); };
     auto fence_s = [&] {
 #pragma unroll
         for (int j = 0; j < KT / 2; ++j) reg_fence(s[j]);
@@ -273,25 +224,7 @@ __device__ __forceinline__ void radial_wgmma(
         fence_acc();
     }
 
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    }
-    const float inv[2] = {l[0] > 0.f ? 1.f / l[0] : 0.f, l[1] > 0.f ? 1.f / l[1] : 0.f};
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        if (rows[r] >= T) continue;
-        u16* orow = o + (head + rows[r]) * D;
-#pragma unroll
-        for (int j = 0; j < D / 8; ++j) {
-            *(u32*)(orow + j * 8 + tig * 2) =
-                pack2<BF16>(acc[4 * j + 2 * r] * inv[r], acc[4 * j + 2 * r + 1] * inv[r]);
-        }
-        if (tig == 0) {
-            lse[head + rows[r]] = l[r] > 0.f ? (m[r] + __log2f(l[r])) * 0.69314718056f : NEG_INF;
-        }
-    }
+    store_o<BF16, D>(o, lse, head, rows, T, tig, acc, m, l);
 }
 
 // Two CTAs per SM at d 128 (registers), three at d 64 (shared memory).

@@ -115,3 +115,101 @@ __device__ __forceinline__ void mma_o(float* o, const u32 a[4], u64 desc) {
     }
 }
 
+
+// This thread's Q fragments for wgmma's register A operand (mma.sync's m16n8k16 A layout, one
+// 16-dim slice per kk); rows past T read as zeros.
+template <int D>
+__device__ __forceinline__ void load_q(u32 (*qf)[4], const u16* q, size_t head, const int rows[2],
+                                       int T, int tig) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int row = rows[i & 1], col = kk * 16 + tig * 2 + (i >> 1) * 8;
+            qf[kk][i] = row < T ? *(const u32*)(q + (head + row) * D + col) : 0u;
+        }
+    }
+}
+
+// The online softmax of one thread's two rows (g and g + 8 of its warp's 16) over a tile of N keys
+// in wgmma's accumulator layout (s[4n + i]: row g + 8 (i >> 1), key 8n + 2 tig + (i & 1)), in log2
+// units: m is the scaled running max (the max is taken on raw scores, the exponent is one FFMA),
+// l the thread's partial row sums (the quad's four are added in store_o), alpha the factor the
+// output rows must be rescaled by. Masked scores are -inf on entry.
+template <int N>
+__device__ __forceinline__ void online_softmax(float* s, float m[2], float l[2], float alpha[2],
+                                               float scale_log2) {
+    float mnew[2] = {NEG_INF, NEG_INF};
+#pragma unroll
+    for (int n = 0; n < N / 8; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) mnew[i >> 1] = fmaxf(mnew[i >> 1], s[4 * n + i]);
+    }
+    float base[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 1));
+        mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 2));
+        mnew[r] = fmaxf(m[r], mnew[r] * scale_log2);
+        base[r] = mnew[r] == NEG_INF ? 0.f : mnew[r];
+        alpha[r] = fast_exp2(m[r] - base[r]);
+        m[r] = mnew[r];
+        l[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int n = 0; n < N / 8; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            float& x = s[4 * n + i];
+            x = fast_exp2(fmaf(x, scale_log2, -base[i >> 1]));
+            l[i >> 1] += x;
+        }
+    }
+}
+
+// O *= alpha per row (the running max moved); O in wgmma's m64nD accumulator layout.
+template <int D>
+__device__ __forceinline__ void rescale_o(float* acc, const float alpha[2]) {
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+        acc[4 * j + 0] *= alpha[0]; acc[4 * j + 1] *= alpha[0];
+        acc[4 * j + 2] *= alpha[1]; acc[4 * j + 3] *= alpha[1];
+    }
+}
+
+// P = S in 16-bit as wgmma's A operand: the fragment for 16 keys is two adjacent 8-key chunks of S.
+template <bool BF16, int N>
+__device__ __forceinline__ void pack_p(u32 (*p)[4], const float* s) {
+#pragma unroll
+    for (int kk = 0; kk < N / 16; ++kk) {
+        p[kk][0] = pack2<BF16>(s[8 * kk + 0], s[8 * kk + 1]);
+        p[kk][1] = pack2<BF16>(s[8 * kk + 2], s[8 * kk + 3]);
+        p[kk][2] = pack2<BF16>(s[8 * kk + 4], s[8 * kk + 5]);
+        p[kk][3] = pack2<BF16>(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+}
+
+// O / l and the log-sum-exp (natural log) of this thread's two rows, rows past T skipped.
+template <bool BF16, int D>
+__device__ __forceinline__ void store_o(u16* o, float* lse, size_t head, const int rows[2], int T,
+                                        int tig, const float* acc, const float m[2], float l[2]) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+    const float inv[2] = {l[0] > 0.f ? 1.f / l[0] : 0.f, l[1] > 0.f ? 1.f / l[1] : 0.f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        if (rows[r] >= T) continue;
+        u16* orow = o + (head + rows[r]) * D;
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j) {
+            *(u32*)(orow + j * 8 + tig * 2) =
+                pack2<BF16>(acc[4 * j + 2 * r] * inv[r], acc[4 * j + 2 * r + 1] * inv[r]);
+        }
+        if (tig == 0) {
+            lse[head + rows[r]] = l[r] > 0.f ? (m[r] + __log2f(l[r])) * 0.69314718056f : NEG_INF;
+        }
+    }
+}
