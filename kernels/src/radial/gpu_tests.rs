@@ -51,7 +51,8 @@ fn fused_matches_dense_masked_reference() {
     tch::manual_seed(7);
     let cache = LayoutCache::default();
     let dev = Device::Cuda(0);
-    // Every fused kernel this device runs: mma.sync everywhere, wgmma on Hopper.
+    // Every fused kernel this device runs: mma.sync everywhere, wgmma and ws on Hopper (ws falls
+    // back to wgmma for blocks of 64, so those cases run wgmma twice).
     let mut kernels = vec![fused::FusedKernel::MmaSync];
     if fused::FusedKernel::Wgmma.resolve(0).is_ok() {
         kernels.extend([fused::FusedKernel::Wgmma, fused::FusedKernel::Ws]);
