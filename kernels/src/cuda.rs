@@ -1,14 +1,18 @@
 //! The CUDA driver through cudarc, loaded at run time: CPU-only machines build and run keta and only
 //! fail (with an error, never a crash) when they ask for a GPU.
 
+/// The primary context of CUDA device `ordinal`. cudarc panics when libcuda.so cannot be loaded;
+/// that becomes an error, so CPU-only machines fail cleanly when they ask for a GPU.
+fn context(ordinal: usize) -> Result<std::sync::Arc<cudarc::driver::CudaContext>, String> {
+    std::panic::catch_unwind(|| {
+        cudarc::driver::CudaContext::new(ordinal).map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|_| Err("the CUDA driver (libcuda.so) could not be loaded".to_string()))
+}
+
 /// Name of CUDA device `ordinal` (e.g. "NVIDIA H100 80GB HBM3").
 pub fn device_name(ordinal: usize) -> Result<String, String> {
-    // cudarc panics when libcuda.so cannot be loaded; turn that into an error for CPU machines.
-    let attempt = std::panic::catch_unwind(|| {
-        let ctx = cudarc::driver::CudaContext::new(ordinal).map_err(|e| e.to_string())?;
-        ctx.name().map_err(|e| e.to_string())
-    });
-    attempt.unwrap_or_else(|_| Err("the CUDA driver (libcuda.so) could not be loaded".to_string()))
+    context(ordinal)?.name().map_err(|e| e.to_string())
 }
 
 /// Compute capability (major, minor) of CUDA device `ordinal`, asked once per device per process.
@@ -24,12 +28,9 @@ pub fn capability(ordinal: usize) -> Result<(i32, i32), String> {
     {
         return Ok(cc);
     }
-    let attempt = std::panic::catch_unwind(|| {
-        let ctx = cudarc::driver::CudaContext::new(ordinal).map_err(|e| e.to_string())?;
-        ctx.compute_capability().map_err(|e| e.to_string())
-    });
-    let cc = attempt
-        .unwrap_or_else(|_| Err("the CUDA driver (libcuda.so) could not be loaded".to_string()))?;
+    let cc = context(ordinal)?
+        .compute_capability()
+        .map_err(|e| e.to_string())?;
     cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -13,15 +13,20 @@ use super::mask::DeviceLayout;
 use crate::error::{Error, Result};
 
 /// The mma.sync kernel's source (any GPU from sm_80), compiled at run time.
-pub const SOURCE: &str = include_str!("radial_fwd.cu");
+pub const SOURCE: &str = concat!(
+    include_str!("radial_common.cu"),
+    include_str!("radial_fwd.cu")
+);
 /// The Hopper kernel's source (wgmma, sm_90a only).
 pub const WGMMA_SOURCE: &str = concat!(
+    include_str!("radial_common.cu"),
     include_str!("wgmma_common.cu"),
     include_str!("radial_fwd_wgmma.cu")
 );
 /// The warp-specialized Hopper kernel's source (TMA producer, two ping-pong consumers; sm_90a,
 /// blocks of 128 tokens).
 pub const WS_SOURCE: &str = concat!(
+    include_str!("radial_common.cu"),
     include_str!("wgmma_common.cu"),
     include_str!("radial_fwd_ws.cu")
 );
@@ -39,6 +44,14 @@ pub enum FusedKernel {
     /// Warp-specialized warpgroup MMA with TMA (radial_fwd_ws.cu): sm_90 only, blocks of 128
     /// (other blocks run `Wgmma`).
     Ws,
+}
+
+/// `KETA_RADIAL_KERNEL`, read once per process: `forward` runs per layer and sampling step.
+fn requested() -> Option<&'static str> {
+    static VALUE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    VALUE
+        .get_or_init(|| std::env::var("KETA_RADIAL_KERNEL").ok())
+        .as_deref()
 }
 
 /// Below this many tokens `Auto` runs the one-warpgroup wgmma kernel instead of the
@@ -70,15 +83,15 @@ impl FusedKernel {
                 .map_err(Error::Driver)
         };
         match self {
-            FusedKernel::Auto => match std::env::var("KETA_RADIAL_KERNEL").as_deref() {
-                Ok("mma") => Ok(FusedKernel::MmaSync),
-                Ok("wgmma") => FusedKernel::Wgmma.resolve(ordinal),
-                Ok("ws") => FusedKernel::Ws.resolve(ordinal),
-                Ok(other) => Err(Error::Kernel(format!(
+            FusedKernel::Auto => match requested() {
+                Some("mma") => Ok(FusedKernel::MmaSync),
+                Some("wgmma") => FusedKernel::Wgmma.resolve(ordinal),
+                Some("ws") => FusedKernel::Ws.resolve(ordinal),
+                Some(other) => Err(Error::Kernel(format!(
                     "KETA_RADIAL_KERNEL={other}: expected mma, wgmma or ws"
                 ))),
-                Err(_) if hopper()? => Ok(FusedKernel::Ws),
-                Err(_) => Ok(FusedKernel::MmaSync),
+                None if hopper()? => Ok(FusedKernel::Ws),
+                None => Ok(FusedKernel::MmaSync),
             },
             FusedKernel::Wgmma | FusedKernel::Ws if !hopper()? => Err(Error::Kernel(format!(
                 "the {self:?} radial kernel needs compute capability 9.0 (Hopper); device {ordinal} has {:?}",
@@ -92,6 +105,8 @@ impl FusedKernel {
 /// One kernel instance and its launch shape.
 struct Launch {
     name: String,
+    /// The NVRTC module (name, source) holding the entry.
+    module: (&'static str, &'static str),
     /// CTAs per query block along the grid's x axis.
     parts: u32,
     threads: u32,
@@ -99,16 +114,32 @@ struct Launch {
 }
 
 impl Launch {
+    /// `kernel` is resolved (not `Auto`).
     fn new(kind: Kind, d: i64, block: usize, kernel: FusedKernel) -> Self {
+        let name = |prefix| entry(kind, d, block).replace("radial_fwd_", prefix);
         let d = d as u32;
-        match kernel == FusedKernel::Wgmma {
+        match kernel {
+            // One CTA of three warpgroups per query block; a ring of 3 (d 128) or 6 (d 64)
+            // stages of K and V tiles of 128 keys (192 KiB, radial_fwd_ws.cu's WsRing), two
+            // mbarriers per stage, and 1 KiB to align the tiles.
+            FusedKernel::Ws => {
+                let stages = if d == 128 { 3 } else { 6 };
+                Launch {
+                    name: name("radial_ws_"),
+                    module: ("radial_ws", WS_SOURCE),
+                    parts: 1,
+                    threads: 384,
+                    smem: 1024 + stages * (2 * 128 * d * 2 + 2 * 8),
+                }
+            }
             // One warpgroup per 64 query rows; swizzled K and V tiles of 64 keys in a ring of
             // `stages` (radial_fwd_wgmma.cu's rule), a key bias and first key per stage, and 1 KiB
             // to align the tiles.
-            true => {
+            FusedKernel::Wgmma => {
                 let stages = if d == 128 { 3 } else { 4 };
                 Launch {
-                    name: entry(kind, d as i64, block).replace("radial_fwd_", "radial_wgmma_"),
+                    name: name("radial_wgmma_"),
+                    module: ("radial_wgmma", WGMMA_SOURCE),
                     parts: block as u32 / 64,
                     threads: 128,
                     smem: 1024 + stages * (2 * 64 * d * 2 + 64 * 4 + 4),
@@ -116,8 +147,9 @@ impl Launch {
             }
             // K and V tiles of 64 keys, double-buffered, rows padded by 8 elements; a key bias
             // per stage. BLOCK/16 warps.
-            false => Launch {
-                name: entry(kind, d as i64, block),
+            FusedKernel::MmaSync | FusedKernel::Auto => Launch {
+                name: name("radial_fwd_"),
+                module: ("radial_fwd", SOURCE),
                 parts: 1,
                 threads: block as u32 * 2,
                 smem: (2 * 2 * 64 * (d + 8) * 2) + 2 * 64 * 4,
@@ -283,14 +315,8 @@ pub fn forward_with(
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
     let chosen = kernel.for_shape(ordinal, t, block)?;
-    if chosen == FusedKernel::Ws {
-        return forward_ws(q, k, v, key_padding, layout, ordinal);
-    }
     let kernel = Launch::new(kind, d, block, chosen);
-    let loaded = match chosen {
-        FusedKernel::Wgmma => crate::nvrtc::module("radial_wgmma", WGMMA_SOURCE, ordinal)?,
-        _ => crate::nvrtc::module("radial_fwd", SOURCE, ordinal)?,
-    };
+    let loaded = crate::nvrtc::module(kernel.module.0, kernel.module.1, ordinal)?;
     let func = loaded.function(&kernel.name, kernel.smem)?;
     let stream = loaded.ctx.default_stream();
     let ptr = |x: &Tensor| x.data_ptr() as u64;
@@ -299,16 +325,22 @@ pub fn forward_with(
     let (rp, cp) = (ptr(&layout.row_ptr), ptr(&layout.col_idx));
     let (heads, tokens) = (h as i32, t as i32);
     let scale_log2 = std::f32::consts::LOG2_E / (d as f32).sqrt();
+    // The warp-specialized kernel reads K and V through TMA maps, the others through pointers.
+    let maps = match chosen {
+        FusedKernel::Ws => Some((tensor_map(k)?, tensor_map(v)?)),
+        _ => None,
+    };
     let cfg = LaunchConfig {
         grid_dim: (nb as u32 * kernel.parts, h as u32, b as u32),
         block_dim: (kernel.threads, 1, 1),
         shared_mem_bytes: kernel.smem,
     };
     let mut launch = stream.launch_builder(&func);
+    match &maps {
+        Some((kmap, vmap)) => launch.arg(kmap).arg(vmap).arg(&qp),
+        None => launch.arg(&qp).arg(&kp).arg(&vp),
+    };
     launch
-        .arg(&qp) /* q */
-        .arg(&kp) /* k */
-        .arg(&vp) /* v */
         .arg(&op) /* o */
         .arg(&lp) /* lse */
         .arg(&pad) /* key_pad (0 = none) */
@@ -318,8 +350,9 @@ pub fn forward_with(
         .arg(&tokens) /* T */
         .arg(&scale_log2); /* scale_log2 */
     // SAFETY: every pointer is a live, contiguous CUDA tensor on this device whose shape and dtype
-    // were checked above to match the kernel's [B, H, T, D] / [B, T] / CSR expectations; the
-    // tensors outlive the launch (the stream orders later libtorch work after it).
+    // were checked above to match the kernel's [B, H, T, D] / [B, T] / CSR expectations, and the
+    // tensor maps address k and v; the tensors outlive the launch (the stream orders later
+    // libtorch work after it).
     unsafe { launch.launch(cfg) }
         .map_err(|e| Error::Driver(format!("launching {}: {e:?}", kernel.name)))?;
     Ok((out, lse))
@@ -374,58 +407,6 @@ fn tensor_map(x: &Tensor) -> Result<TensorMap> {
         )));
     }
     Ok(map)
-}
-
-/// [`forward_with`]'s warp-specialized launch (blocks of 128, inputs already checked): one CTA of
-/// three warpgroups per query block, K and V through TMA maps.
-fn forward_ws(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    key_padding: Option<&Tensor>,
-    layout: &DeviceLayout,
-    ordinal: usize,
-) -> Result<(Tensor, Tensor)> {
-    let size = q.size();
-    let (b, h, t, d) = (size[0], size[1], size[2], size[3]);
-    let kind = q.kind();
-    let out = Tensor::empty([b, h, t, d], (kind, q.device()));
-    let lse = Tensor::empty([b, h, t], (Kind::Float, q.device()));
-    let (kmap, vmap) = (tensor_map(k)?, tensor_map(v)?);
-    let name = entry(kind, d, 128).replace("radial_fwd_", "radial_ws_");
-    // radial_fwd_ws.cu's ring: 192 KiB of K/V stages, two mbarriers per stage, 1 KiB to align.
-    let stages = if d == 128 { 3 } else { 6 };
-    let smem = 1024 + stages * (2 * 128 * d as u32 * 2 + 2 * 8);
-    let loaded = crate::nvrtc::module("radial_ws", WS_SOURCE, ordinal)?;
-    let func = loaded.function(&name, smem)?;
-    let stream = loaded.ctx.default_stream();
-    let ptr = |x: &Tensor| x.data_ptr() as u64;
-    let (qp, op, lp) = (ptr(q), ptr(&out), ptr(&lse));
-    let pad = key_padding.map_or(0u64, ptr);
-    let (rp, cp) = (ptr(&layout.row_ptr), ptr(&layout.col_idx));
-    let (heads, tokens) = (h as i32, t as i32);
-    let scale_log2 = std::f32::consts::LOG2_E / (d as f32).sqrt();
-    let cfg = LaunchConfig {
-        grid_dim: (layout.host.nb as u32, h as u32, b as u32),
-        block_dim: (384, 1, 1),
-        shared_mem_bytes: smem,
-    };
-    let mut launch = stream.launch_builder(&func);
-    launch
-        .arg(&kmap)
-        .arg(&vmap)
-        .arg(&qp)
-        .arg(&op)
-        .arg(&lp)
-        .arg(&pad)
-        .arg(&rp)
-        .arg(&cp)
-        .arg(&heads)
-        .arg(&tokens)
-        .arg(&scale_log2);
-    // SAFETY: as in `forward_with`; the tensor maps address k and v, which outlive the launch.
-    unsafe { launch.launch(cfg) }.map_err(|e| Error::Driver(format!("launching {name}: {e:?}")))?;
-    Ok((out, lse))
 }
 
 #[cfg(test)]

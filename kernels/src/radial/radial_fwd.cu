@@ -5,26 +5,9 @@
 // Both products use tensor cores through mma.sync.m16n8k16 (bf16 or fp16 in, fp32 accumulate), with
 // B fragments read by ldmatrix (.trans for V). Key tiles are double-buffered: cp.async copies tile
 // i + 1 into shared memory while tile i is computed.
-// Compiled at run time by NVRTC (no headers: bf16/fp16 travel as raw 16-bit words).
+// Compiled at run time by NVRTC after radial_common.cu (fused.rs).
 
-typedef unsigned short u16;
-typedef unsigned int u32;
 struct __align__(16) Vec16 { u32 x, y, z, w; };
-
-#define NEG_INF __int_as_float(0xff800000)
-
-// Packs two floats into one register of two 16-bit values, `lo` in the low half.
-template <bool BF16> __device__ __forceinline__ u32 pack2(float lo, float hi);
-template <> __device__ __forceinline__ u32 pack2<true>(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-template <> __device__ __forceinline__ u32 pack2<false>(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
 
 // c[16x8] += a[16x16] * b[16x8]; fragments as in the PTX ISA's m16n8k16 layout.
 template <bool BF16> __device__ __forceinline__ void mma(float c[4], const u32 a[4], u32 b0, u32 b1);
@@ -43,13 +26,6 @@ template <> __device__ __forceinline__ void mma<false>(float c[4], const u32 a[4
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// 32-bit shared-memory address of a generic pointer into shared memory.
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    unsigned long long a;
-    asm("cvta.to.shared.u64 %0, %1;" : "=l"(a) : "l"(p));
-    return (u32)a;
-}
-
 // Four 8x8 16-bit matrices from shared memory; lane l gives the address of row l % 8 of matrix l / 8.
 __device__ __forceinline__ void ldsm_x4(u32 r[4], u32 addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
@@ -58,19 +34,6 @@ __device__ __forceinline__ void ldsm_x4(u32 r[4], u32 addr) {
 __device__ __forceinline__ void ldsm_x4_trans(u32 r[4], u32 addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
-}
-
-// 16 bytes global -> shared without registers; `bytes` = 0 writes zeros (rows past T).
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
-
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
 }
 
 template <bool BF16, int D, int BLOCK>
@@ -104,14 +67,7 @@ __device__ __forceinline__ void radial_fwd(
 
     // Q fragments for this warp's 16 rows, kept in registers for the whole row of blocks.
     u32 qf[D / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int row = rows[i & 1], col = kk * 16 + tig * 2 + (i >> 1) * 8;
-            qf[kk][i] = row < T ? *(const u32*)(q + (head + row) * D + col) : 0u;
-        }
-    }
+    load_q<D>(qf, q, head, rows, T, tig);
 
     float acc[D / 8][4];
 #pragma unroll
@@ -154,7 +110,7 @@ __device__ __forceinline__ void radial_fwd(
         } else {
             cp_async_commit();  // an empty group keeps wait_group 1 meaning "tile has landed"
         }
-        cp_async_wait_one();
+        cp_async_wait<1>();
         __syncthreads();  // every thread's copies (and kbias stores) of this tile are visible
         const u16* kt = ks + stage * TILE;
         const u16* vt = vs + stage * TILE;
@@ -231,25 +187,7 @@ __device__ __forceinline__ void radial_fwd(
     }
 
     // Finish: full row sums across the quad, normalise, write O and the log-sum-exp.
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    }
-    const float inv[2] = {l[0] > 0.f ? 1.f / l[0] : 0.f, l[1] > 0.f ? 1.f / l[1] : 0.f};
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        if (rows[r] >= T) continue;
-        u16* orow = o + (head + rows[r]) * D;
-#pragma unroll
-        for (int j = 0; j < D / 8; ++j) {
-            *(u32*)(orow + j * 8 + tig * 2) =
-                pack2<BF16>(acc[j][2 * r] * inv[r], acc[j][2 * r + 1] * inv[r]);
-        }
-        if (tig == 0) {
-            lse[head + rows[r]] = l[r] > 0.f ? (m[r] + __log2f(l[r])) * 0.69314718056f : NEG_INF;
-        }
-    }
+    store_o<BF16, D>(o, lse, head, rows, T, tig, &acc[0][0], m, l);
 }
 
 #define RADIAL_ENTRY(NAME, BF16, D, BLOCK)                                                        \

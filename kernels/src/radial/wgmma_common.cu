@@ -1,39 +1,7 @@
-// Helpers shared by the Hopper radial kernels (radial_fwd_wgmma.cu, radial_fwd_ws.cu): 16-bit
-// packing, shared-memory addresses, cp.async, fences, warpgroup MMA wrappers and shared-memory
-// matrix descriptors. fused.rs prepends this file to each kernel's source (NVRTC has no headers).
+// Helpers shared by the Hopper radial kernels (radial_fwd_wgmma.cu, radial_fwd_ws.cu), on top of
+// radial_common.cu: fences, warpgroup MMA wrappers, shared-memory matrix descriptors, and the
+// online softmax, rescale and P packing in wgmma's layouts. fused.rs prepends both files.
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long long u64;
-
-#define NEG_INF __int_as_float(0xff800000)
-
-// Packs two floats into one register of two 16-bit values, `lo` in the low half.
-template <bool BF16> __device__ __forceinline__ u32 pack2(float lo, float hi);
-template <> __device__ __forceinline__ u32 pack2<true>(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-template <> __device__ __forceinline__ u32 pack2<false>(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    u64 a;
-    asm("cvta.to.shared.u64 %0, %1;" : "=l"(a) : "l"(p));
-    return (u32)a;
-}
-// 16 bytes global -> shared; `bytes` 0 writes zeros (keys past the end).
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
-}
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
@@ -42,12 +10,6 @@ template <int N> __device__ __forceinline__ void wgmma_wait() {
 }
 // Keeps the compiler from moving reads or writes of `x` across an asynchronous MMA's wait.
 __device__ __forceinline__ void reg_fence(float& x) { asm volatile("" : "+f"(x) :: "memory"); }
-
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
 
 // A shared-memory matrix descriptor: 128-byte swizzle, start `addr`, offsets in bytes.
 __device__ __forceinline__ u64 sw128_desc(u32 addr, u32 lbo, u32 sbo) {
@@ -115,22 +77,6 @@ __device__ __forceinline__ void mma_o(float* o, const u32 a[4], u64 desc) {
     }
 }
 
-
-// This thread's Q fragments for wgmma's register A operand (mma.sync's m16n8k16 A layout, one
-// 16-dim slice per kk); rows past T read as zeros.
-template <int D>
-__device__ __forceinline__ void load_q(u32 (*qf)[4], const u16* q, size_t head, const int rows[2],
-                                       int T, int tig) {
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int row = rows[i & 1], col = kk * 16 + tig * 2 + (i >> 1) * 8;
-            qf[kk][i] = row < T ? *(const u32*)(q + (head + row) * D + col) : 0u;
-        }
-    }
-}
-
 // The online softmax of one thread's two rows (g and g + 8 of its warp's 16) over a tile of N keys
 // in wgmma's accumulator layout (s[4n + i]: row g + 8 (i >> 1), key 8n + 2 tig + (i & 1)), in log2
 // units: m is the scaled running max (the max is taken on raw scores, the exponent is one FFMA),
@@ -189,27 +135,3 @@ __device__ __forceinline__ void pack_p(u32 (*p)[4], const float* s) {
     }
 }
 
-// O / l and the log-sum-exp (natural log) of this thread's two rows, rows past T skipped.
-template <bool BF16, int D>
-__device__ __forceinline__ void store_o(u16* o, float* lse, size_t head, const int rows[2], int T,
-                                        int tig, const float* acc, const float m[2], float l[2]) {
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    }
-    const float inv[2] = {l[0] > 0.f ? 1.f / l[0] : 0.f, l[1] > 0.f ? 1.f / l[1] : 0.f};
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        if (rows[r] >= T) continue;
-        u16* orow = o + (head + rows[r]) * D;
-#pragma unroll
-        for (int j = 0; j < D / 8; ++j) {
-            *(u32*)(orow + j * 8 + tig * 2) =
-                pack2<BF16>(acc[4 * j + 2 * r] * inv[r], acc[4 * j + 2 * r + 1] * inv[r]);
-        }
-        if (tig == 0) {
-            lse[head + rows[r]] = l[r] > 0.f ? (m[r] + __log2f(l[r])) * 0.69314718056f : NEG_INF;
-        }
-    }
-}
