@@ -182,9 +182,13 @@ pub enum BenchCommand {
     /// Sampling time for 1 and 32 motions (50 steps, CFG 2.5, 196 frames) at the reference size
     #[command(after_help = "Example:\n  keta bench generate --device cuda --json")]
     Generate(BenchOpts),
-    /// Attention forward: dense SDPA vs radial block-gather vs the fused radial kernel (bf16,
-    /// 8 heads, 1k-64k tokens, head dims 64 and 128; CUDA only)
-    #[command(after_help = "Example:\n  keta bench attention --device cuda --json")]
+    /// Attention forward: dense SDPA vs radial block-gather vs the fused radial kernels (bf16,
+    /// 8 heads, 1k-64k tokens, head dims 64 and 128; CUDA only). The default fused kernel and every
+    /// other one the GPU runs (mma.sync; on Hopper also wgmma and warp-specialized) are timed in
+    /// the same process
+    #[command(
+        after_help = "Example:\n  keta bench attention --device cuda --json\n\nKETA_RADIAL_KERNEL=mma|wgmma|ws picks the fused kernel (here and in generate/train); unset, the\nwarp-specialized kernel runs on Hopper from 4,096 tokens, wgmma below, mma.sync elsewhere."
+    )]
     Attention(BenchOpts),
 }
 
