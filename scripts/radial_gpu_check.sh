@@ -2,14 +2,16 @@
 # Radial attention on the GPU machine (issue #9, design radial-attention.md section 4), in one call:
 # the GPU-only kernels tests (every fused kernel the GPU runs vs the fp32 dense masked
 # reference), `keta bench attention` (all fused kernels in one process), the FlexAttention anchor
-# (anchors/attn_anchor.py) for the same shapes, and compute-sanitizer memcheck and racecheck over
-# the default fused kernel where the machine has it.
+# (anchors/attn_anchor.py) for the same shapes, FlexAttention again at steady state
+# (scripts/flex_steady.py: the anchor's 20 calls after compiling move by up to 1.7x), and
+# compute-sanitizer memcheck and racecheck over the default fused kernel where the machine has it.
 #
 #   here:        scripts/radial_gpu_check.sh stage     # builds keta + the kernels test binary into
 #                                                      # .device/radial (git-ignored), copies the anchor
 #   GPU machine: scripts/radial_gpu_check.sh run       # device tool: carry [".device/radial"];
 #                                                      # results under $OUT (tests.log, bench.jsonl,
-#                                                      # anchor.jsonl, sanitizer.log, gpu.txt)
+#                                                      # anchor.jsonl, flex_steady.jsonl,
+#                                                      # sanitizer.log, gpu.txt)
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 stage="$root/.device/radial"
@@ -29,7 +31,7 @@ for line in sys.stdin:
         print(m["executable"])' | head -1 | xargs -I{} cp {} "$stage/bin/kernels-tests"
     strip "$stage/bin/keta" "$stage/bin/kernels-tests"
     gzip -9 "$stage/bin/keta" "$stage/bin/kernels-tests"
-    cp "$root/../shared/anchors/attn_anchor.py" "$stage/anchors/"
+    cp "$root/../shared/anchors/attn_anchor.py" scripts/flex_steady.py "$stage/anchors/"
     du -sh "$stage" >&2
     echo "staged; device run: scripts/radial_gpu_check.sh run   (carry .device/radial)" >&2
     ;;
@@ -51,6 +53,9 @@ run)
     echo "== FlexAttention anchor" >&2
     PYTHONUNBUFFERED=1 timeout "${ANCHOR_TIMEOUT:-240}" python3 "$stage/anchors/attn_anchor.py" 2>&1 |
         grep -v Warning | tee "$OUT/anchor.jsonl"
+    echo "== FlexAttention at steady state (scripts/flex_steady.py)" >&2
+    PYTHONUNBUFFERED=1 timeout "${ANCHOR_TIMEOUT:-240}" python3 "$stage/anchors/flex_steady.py" \
+        "$stage/anchors/attn_anchor.py" 2>&1 | grep -v Warning | tee "$OUT/flex_steady.jsonl"
     if command -v compute-sanitizer >/dev/null; then
         echo "== compute-sanitizer memcheck (fused kernel via the auto backend)" >&2
         timeout "${SANITIZER_TIMEOUT:-120}" compute-sanitizer --tool memcheck --print-limit 20 \
