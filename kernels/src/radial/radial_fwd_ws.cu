@@ -11,8 +11,8 @@
 // The consumers ping-pong (named barriers 3 and 4): one issues its products while the other runs
 // its softmax, so the tensor cores and the exponential unit work at the same time. Within a
 // consumer the issue order is radial_fwd_wgmma.cu's (S_j, rescale, P_{j-1} V_{j-1}, wait S_j,
-// softmax, wait P V), with the same dependent named barrier (1 or 2) keeping the softmax between
-// the two waits.
+// softmax, wait P V); at d128 the same dependent named barrier (1 or 2) keeps the softmax between
+// the two waits (at d64 it costs more than it gains: kernels/notes/README.md, v5).
 // TMA writes the 128-byte-swizzled canonical layout wgmma reads (box: 64 dims x 128 keys, one
 // region of 16 KiB), so the descriptors are radial_fwd_wgmma.cu's with 128-key regions.
 
