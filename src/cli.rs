@@ -187,7 +187,7 @@ pub enum BenchCommand {
     /// other one the GPU runs (mma.sync; on Hopper also wgmma and warp-specialized) are timed in
     /// the same process
     #[command(
-        after_help = "Example:\n  keta bench attention --device cuda --json\n\nKETA_RADIAL_KERNEL=mma|wgmma|ws picks the fused kernel (here and in generate/train); unset, the\nwarp-specialized kernel runs on Hopper from 4,096 tokens, wgmma below, mma.sync elsewhere."
+        after_help = "Example:\n  keta bench attention --device cuda --json\n\nKETA_RADIAL_KERNEL=mma|wgmma|ws|pws picks the fused kernel (here and in generate/train); unset,\non Hopper the persistent warp-specialized kernel (pws) runs at head dim 64 and ws at 128 from\n4,096 tokens, wgmma below; mma.sync elsewhere."
     )]
     Attention(BenchOpts),
 }

@@ -15,27 +15,47 @@ pub fn device_name(ordinal: usize) -> Result<String, String> {
     context(ordinal)?.name().map_err(|e| e.to_string())
 }
 
-/// Compute capability (major, minor) of CUDA device `ordinal`, asked once per device per process.
-pub fn capability(ordinal: usize) -> Result<(i32, i32), String> {
+/// What the kernels' launch choices need to know of a device.
+#[derive(Clone, Copy, Debug)]
+struct DeviceInfo {
+    capability: (i32, i32),
+    sms: u32,
+}
+
+/// Device `ordinal`'s [`DeviceInfo`], asked once per device per process.
+fn info(ordinal: usize) -> Result<DeviceInfo, String> {
+    use cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT as SMS;
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<usize, (i32, i32)>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<usize, DeviceInfo>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(&cc) = cache
+    if let Some(&known) = cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&ordinal)
     {
-        return Ok(cc);
+        return Ok(known);
     }
-    let cc = context(ordinal)?
-        .compute_capability()
-        .map_err(|e| e.to_string())?;
+    let ctx = context(ordinal)?;
+    let known = DeviceInfo {
+        capability: ctx.compute_capability().map_err(|e| e.to_string())?,
+        sms: ctx.attribute(SMS).map_err(|e| e.to_string())? as u32,
+    };
     cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(ordinal, cc);
-    Ok(cc)
+        .insert(ordinal, known);
+    Ok(known)
+}
+
+/// Compute capability (major, minor) of CUDA device `ordinal`, asked once per device per process.
+pub fn capability(ordinal: usize) -> Result<(i32, i32), String> {
+    info(ordinal).map(|i| i.capability)
+}
+
+/// Streaming multiprocessors of CUDA device `ordinal` (the persistent kernel's grid).
+pub fn sm_count(ordinal: usize) -> Result<u32, String> {
+    info(ordinal).map(|i| i.sms)
 }
 
 /// Where libtorch may be (the torch wheel's folder, whose `../nvidia/*/lib` hold the CUDA, NVRTC

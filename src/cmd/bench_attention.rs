@@ -49,13 +49,18 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
         _ => 0,
     };
     let default = FusedKernel::Auto.resolve(ordinal)?;
+    // The Hopper kernels are timed beside the default unless mma.sync was asked for there.
+    let hopper = matches!(
+        default,
+        FusedKernel::Wgmma | FusedKernel::Ws | FusedKernel::Pws
+    );
     if !json {
         println!(
-            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}; fused kernel: {default:?} (wgmma below {} tokens)",
+            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}; fused kernel: {default:?} (wgmma below {} tokens, ws at d128)",
             cfg.block, cfg.dense_core, fused::WS_MIN_TOKENS
         );
         println!(
-            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
             "tokens",
             "dim",
             "density",
@@ -65,6 +70,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
             "mma.sync ms",
             "wgmma ms",
             "ws ms",
+            "pws ms",
             "dense TF/s",
             "fused TF/s",
             "fused err"
@@ -77,8 +83,8 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                 || Tensor::randn([b, h, t, d], (Kind::Float, device)).to_kind(Kind::BFloat16);
             let (q, k, v) = (make(), make(), make());
             let layout = cache.get((t as usize).div_ceil(cfg.block), cfg.rule(), device);
-            let kernel = FusedKernel::Auto.for_shape(ordinal, t, cfg.block)?;
-            let (dense, gather, fused, mma, wgmma, ws, err) =
+            let kernel = FusedKernel::Auto.for_shape(ordinal, t, cfg.block, d)?;
+            let (dense, gather, fused, mma, wgmma, ws, pws, err) =
                 tch::no_grad(|| -> anyhow::Result<_> {
                     let dense = time_ms(device, runs, || {
                         let _ = DenseAttention.attend(&q, &k, &v, None);
@@ -101,11 +107,11 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                         })
                     };
                     let mma = other(FusedKernel::MmaSync);
-                    let wgmma = (default == FusedKernel::Ws)
-                        .then(|| other(FusedKernel::Wgmma))
-                        .flatten();
-                    let ws = (default == FusedKernel::Ws)
-                        .then(|| other(FusedKernel::Ws))
+                    let wgmma = hopper.then(|| other(FusedKernel::Wgmma)).flatten();
+                    let ws = hopper.then(|| other(FusedKernel::Ws)).flatten();
+                    // The persistent kernel has head dim 64 only (at 128 it would run ws).
+                    let pws = (hopper && d == 64)
+                        .then(|| other(FusedKernel::Pws))
                         .flatten();
                     // Agreement with block-gather on the same inputs (both attend the same blocks).
                     let reference = gather_attention(&q, &k, &v, None, &layout, cfg.block);
@@ -113,7 +119,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                         .abs()
                         .max()
                         .double_value(&[]);
-                    Ok((dense, gather, fused, mma, wgmma, ws, err))
+                    Ok((dense, gather, fused, mma, wgmma, ws, pws, err))
                 })?;
             // Effective TFLOP/s count the two matmuls (4 T_q T_k D per head) over kept token pairs.
             let bl = cfg.block as f64;
@@ -134,16 +140,18 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                     "mma_sync_ms": mma, "mma_sync_eff_tflops": mma.map(|ms| tflops(kept_flops, ms)),
                     "wgmma_ms": wgmma, "wgmma_eff_tflops": wgmma.map(|ms| tflops(kept_flops, ms)),
                     "ws_ms": ws, "ws_eff_tflops": ws.map(|ms| tflops(kept_flops, ms)),
+                    "pws_ms": pws, "pws_eff_tflops": pws.map(|ms| tflops(kept_flops, ms)),
                     "fused_vs_gather_max_abs": err,
                 });
                 println!("{out}");
             } else {
                 println!(
-                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10} {:>10} {:>10} {:>10.1} {:>10.1} {err:>9.1e}",
+                    "{t:>7} {d:>4} {:>7.2}% {dense:>10.3} {gather:>10.3} {fused:>10.3} {:>10} {:>10} {:>10} {:>10} {:>10.1} {:>10.1} {err:>9.1e}",
                     100.0 * layout.host.density(),
                     show(mma),
                     show(wgmma),
                     show(ws),
+                    show(pws),
                     tflops(dense_flops, dense),
                     tflops(kept_flops, fused),
                 );

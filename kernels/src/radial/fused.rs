@@ -1,10 +1,10 @@
 //! The fused radial forward: block-sparse flash attention over the CSR layout, compiled by NVRTC
 //! for the device on first use (cached per process) and launched with cudarc on the tch tensors'
 //! device pointers, on the legacy default stream (libtorch's default stream; not inside a
-//! CUDA-graph capture, which records a side stream). Three kernels: on Hopper (sm_90a) the
-//! warp-specialized one (radial_fwd_ws.cu: TMA producer, two ping-pong consumer warpgroups) for
-//! blocks of 128 and one-warpgroup wgmma (radial_fwd_wgmma.cu) for blocks of 64; mma.sync
-//! (radial_fwd.cu) everywhere else.
+//! CUDA-graph capture, which records a side stream). Four kernels: on Hopper (sm_90a) for blocks
+//! of 128 the warp-specialized one (radial_fwd_ws.cu: TMA producer, two ping-pong consumer
+//! warpgroups), at head dim 64 its persistent form (radial_fwd_pws.cu), and one-warpgroup wgmma
+//! (radial_fwd_wgmma.cu) for blocks of 64 and short inputs; mma.sync (radial_fwd.cu) elsewhere.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use tch::{Device, Kind, Tensor};
@@ -28,14 +28,24 @@ pub const WGMMA_SOURCE: &str = concat!(
 pub const WS_SOURCE: &str = concat!(
     include_str!("radial_common.cu"),
     include_str!("wgmma_common.cu"),
+    include_str!("tma_common.cu"),
     include_str!("radial_fwd_ws.cu")
+);
+/// The persistent warp-specialized Hopper kernel's source (one CTA per SM taking query blocks
+/// from a ticket counter; sm_90a, head dim 64, blocks of 128 tokens).
+pub const PWS_SOURCE: &str = concat!(
+    include_str!("radial_common.cu"),
+    include_str!("wgmma_common.cu"),
+    include_str!("tma_common.cu"),
+    include_str!("radial_fwd_pws.cu")
 );
 
 /// Which fused kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FusedKernel {
-    /// `KETA_RADIAL_KERNEL=mma|wgmma|ws` if set, else the warp-specialized kernel on compute
-    /// capability 9.0 (Hopper; `Wgmma` for blocks of 64) and mma.sync elsewhere.
+    /// `KETA_RADIAL_KERNEL=mma|wgmma|ws|pws` if set, else on compute capability 9.0 (Hopper) the
+    /// warp-specialized kernel (`Pws` at head dim 64, `Wgmma` for blocks of 64 and below
+    /// [`WS_MIN_TOKENS`]) and mma.sync elsewhere.
     Auto,
     /// mma.sync.m16n8k16 (radial_fwd.cu): sm_80 and later.
     MmaSync,
@@ -44,6 +54,9 @@ pub enum FusedKernel {
     /// Warp-specialized warpgroup MMA with TMA (radial_fwd_ws.cu): sm_90 only, blocks of 128
     /// (other blocks run `Wgmma`).
     Ws,
+    /// `Ws` made persistent (radial_fwd_pws.cu): one CTA per SM streams query blocks, so their
+    /// start and end overlap. sm_90 only, head dim 64 and blocks of 128 (head dim 128 runs `Ws`).
+    Pws,
 }
 
 /// `KETA_RADIAL_KERNEL`, read once per process: `forward` runs per layer and sampling step.
@@ -61,16 +74,24 @@ fn requested() -> Option<&'static str> {
 pub const WS_MIN_TOKENS: i64 = 4096;
 
 impl FusedKernel {
-    /// The kernel that runs for `tokens` tokens in blocks of `block` on device `ordinal`: this
-    /// choice resolved, the warp-specialized kernel only for blocks of 128 (and, under `Auto`,
-    /// from [`WS_MIN_TOKENS`] on), the one-warpgroup wgmma kernel in its place otherwise.
-    pub fn for_shape(self, ordinal: usize, tokens: i64, block: usize) -> Result<FusedKernel> {
+    /// The kernel that runs for `tokens` tokens of head dim `d` in blocks of `block` on device
+    /// `ordinal`: this choice resolved; the warp-specialized kernels only for blocks of 128 (and,
+    /// under `Auto`, from [`WS_MIN_TOKENS`] on), the one-warpgroup wgmma kernel in their place
+    /// otherwise; the persistent one only at head dim 64 (`Ws` at 128).
+    pub fn for_shape(
+        self,
+        ordinal: usize,
+        tokens: i64,
+        block: usize,
+        d: i64,
+    ) -> Result<FusedKernel> {
         Ok(match self.resolve(ordinal)? {
-            FusedKernel::Ws
+            FusedKernel::Ws | FusedKernel::Pws
                 if block != 128 || (self == FusedKernel::Auto && tokens < WS_MIN_TOKENS) =>
             {
                 FusedKernel::Wgmma
             }
+            FusedKernel::Pws if d != 64 => FusedKernel::Ws,
             chosen => chosen,
         })
     }
@@ -87,19 +108,31 @@ impl FusedKernel {
                 Some("mma") => Ok(FusedKernel::MmaSync),
                 Some("wgmma") => FusedKernel::Wgmma.resolve(ordinal),
                 Some("ws") => FusedKernel::Ws.resolve(ordinal),
+                Some("pws") => FusedKernel::Pws.resolve(ordinal),
                 Some(other) => Err(Error::Kernel(format!(
-                    "KETA_RADIAL_KERNEL={other}: expected mma, wgmma or ws"
+                    "KETA_RADIAL_KERNEL={other}: expected mma, wgmma, ws or pws"
                 ))),
-                None if hopper()? => Ok(FusedKernel::Ws),
+                None if hopper()? => Ok(FusedKernel::Pws),
                 None => Ok(FusedKernel::MmaSync),
             },
-            FusedKernel::Wgmma | FusedKernel::Ws if !hopper()? => Err(Error::Kernel(format!(
+            FusedKernel::Wgmma | FusedKernel::Ws | FusedKernel::Pws if !hopper()? => {
+                Err(Error::Kernel(format!(
                 "the {self:?} radial kernel needs compute capability 9.0 (Hopper); device {ordinal} has {:?}",
                 crate::cuda::capability(ordinal).map_err(Error::Driver)?
-            ))),
+            )))
+            }
             chosen => Ok(chosen),
         }
     }
+}
+
+/// How a kernel's CTAs cover the work.
+#[derive(Clone, Copy)]
+enum Grid {
+    /// `parts` CTAs per query block along x, heads along y, batch along z.
+    PerBlock { parts: u32 },
+    /// One CTA per SM (at most one per query block), taking query blocks as it goes.
+    Persistent,
 }
 
 /// One kernel instance and its launch shape.
@@ -107,8 +140,7 @@ struct Launch {
     name: String,
     /// The NVRTC module (name, source) holding the entry.
     module: (&'static str, &'static str),
-    /// CTAs per query block along the grid's x axis.
-    parts: u32,
+    grid: Grid,
     threads: u32,
     smem: u32,
 }
@@ -127,11 +159,21 @@ impl Launch {
                 Launch {
                     name: name("radial_ws_"),
                     module: ("radial_ws", WS_SOURCE),
-                    parts: 1,
+                    grid: Grid::PerBlock { parts: 1 },
                     threads: 384,
                     smem: 1024 + stages * (2 * 128 * d * 2 + 2 * 8),
                 }
             }
+            // Three warpgroups per SM; a ring of 5 stages of K and V tiles (two mbarriers each),
+            // two Q slots (two mbarriers and an item index each), 1 KiB to align the tiles
+            // (radial_fwd_pws.cu, head dim 64 only).
+            FusedKernel::Pws => Launch {
+                name: name("radial_pws_"),
+                module: ("radial_pws", PWS_SOURCE),
+                grid: Grid::Persistent,
+                threads: 384,
+                smem: 1024 + 5 * (2 * 128 * d * 2 + 2 * 8) + 2 * (128 * d * 2 + 2 * 8 + 4),
+            },
             // One warpgroup per 64 query rows; swizzled K and V tiles of 64 keys in a ring of
             // `stages` (radial_fwd_wgmma.cu's rule), a key bias and first key per stage, and 1 KiB
             // to align the tiles.
@@ -140,7 +182,9 @@ impl Launch {
                 Launch {
                     name: name("radial_wgmma_"),
                     module: ("radial_wgmma", WGMMA_SOURCE),
-                    parts: block as u32 / 64,
+                    grid: Grid::PerBlock {
+                        parts: block as u32 / 64,
+                    },
                     threads: 128,
                     smem: 1024 + stages * (2 * 64 * d * 2 + 64 * 4 + 4),
                 }
@@ -150,7 +194,7 @@ impl Launch {
             FusedKernel::MmaSync | FusedKernel::Auto => Launch {
                 name: name("radial_fwd_"),
                 module: ("radial_fwd", SOURCE),
-                parts: 1,
+                grid: Grid::PerBlock { parts: 1 },
                 threads: block as u32 * 2,
                 smem: (2 * 2 * 64 * (d + 8) * 2) + 2 * 64 * 4,
             },
@@ -314,7 +358,12 @@ pub fn forward_with(
     // 2. Outputs, module, launch: grid (query blocks x parts, heads, batch).
     let out = Tensor::empty([b, h, t, d], (kind, dev));
     let lse = Tensor::empty([b, h, t], (Kind::Float, dev));
-    let chosen = kernel.for_shape(ordinal, t, block)?;
+    let items = nb * h * b; // query blocks x heads x batch
+    let chosen = match kernel.for_shape(ordinal, t, block, d)? {
+        // The persistent kernel's tickets are 32-bit.
+        FusedKernel::Pws if items > i32::MAX as i64 => FusedKernel::Ws,
+        chosen => chosen,
+    };
     let kernel = Launch::new(kind, d, block, chosen);
     let loaded = crate::nvrtc::module(kernel.module.0, kernel.module.1, ordinal)?;
     let func = loaded.function(&kernel.name, kernel.smem)?;
@@ -324,20 +373,31 @@ pub fn forward_with(
     let pad = key_padding.map_or(0u64, ptr);
     let (rp, cp) = (ptr(&layout.row_ptr), ptr(&layout.col_idx));
     let (heads, tokens) = (h as i32, t as i32);
+    let (blocks, items32) = (nb as i32, items as i32);
     let scale_log2 = std::f32::consts::LOG2_E / (d as f32).sqrt();
-    // The warp-specialized kernel reads K and V through TMA maps, the others through pointers.
+    // The warp-specialized kernels read K and V through TMA maps (the persistent one Q too), the
+    // others through pointers.
     let maps = match chosen {
-        FusedKernel::Ws => Some((tensor_map(k)?, tensor_map(v)?)),
+        FusedKernel::Ws => Some((tensor_map(k)?, tensor_map(v)?, None)),
+        FusedKernel::Pws => Some((tensor_map(k)?, tensor_map(v)?, Some(tensor_map(q)?))),
         _ => None,
     };
+    let grid_dim = match kernel.grid {
+        Grid::PerBlock { parts } => (nb as u32 * parts, h as u32, b as u32),
+        Grid::Persistent => {
+            let sms = crate::cuda::sm_count(ordinal).map_err(Error::Driver)?;
+            (items.min(sms as i64) as u32, 1, 1)
+        }
+    };
     let cfg = LaunchConfig {
-        grid_dim: (nb as u32 * kernel.parts, h as u32, b as u32),
+        grid_dim,
         block_dim: (kernel.threads, 1, 1),
         shared_mem_bytes: kernel.smem,
     };
     let mut launch = stream.launch_builder(&func);
     match &maps {
-        Some((kmap, vmap)) => launch.arg(kmap).arg(vmap).arg(&qp),
+        Some((kmap, vmap, Some(qmap))) => launch.arg(kmap).arg(vmap).arg(qmap),
+        Some((kmap, vmap, None)) => launch.arg(kmap).arg(vmap).arg(&qp),
         None => launch.arg(&qp).arg(&kp).arg(&vp),
     };
     launch
@@ -347,11 +407,14 @@ pub fn forward_with(
         .arg(&rp) /* row_ptr */
         .arg(&cp) /* col_idx */
         .arg(&heads) /* H */
-        .arg(&tokens) /* T */
-        .arg(&scale_log2); /* scale_log2 */
+        .arg(&tokens); /* T */
+    if let Grid::Persistent = kernel.grid {
+        launch.arg(&blocks).arg(&items32); /* nb, items */
+    }
+    launch.arg(&scale_log2); /* scale_log2 */
     // SAFETY: every pointer is a live, contiguous CUDA tensor on this device whose shape and dtype
     // were checked above to match the kernel's [B, H, T, D] / [B, T] / CSR expectations, and the
-    // tensor maps address k and v; the tensors outlive the launch (the stream orders later
+    // tensor maps address k, v (and q); the tensors outlive the launch (the stream orders later
     // libtorch work after it).
     unsafe { launch.launch(cfg) }
         .map_err(|e| Error::Driver(format!("launching {}: {e:?}", kernel.name)))?;
@@ -432,9 +495,10 @@ mod tests {
     }
 
     /// NVRTC passes inline assembly through unread: the torch wheel's ptxas (no GPU needed)
-    /// assembles both kernels' PTX for sm_90a, so a malformed mma/wgmma/cp.async string fails
-    /// here, not on the GPU machine. The wgmma kernel must also keep its products asynchronous:
-    /// ptxas says when it serialises them (e.g. an accumulator touched before its wait).
+    /// assembles every kernel's PTX for sm_90a, so a malformed mma/wgmma/cp.async/TMA string
+    /// fails here, not on the GPU machine. The Hopper kernels must also keep their products
+    /// asynchronous: ptxas says when it serialises them (e.g. an accumulator touched before its
+    /// wait, or different products in flight where two paths meet).
     #[test]
     fn assembles_for_sm90a_with_ptxas() {
         let ptxas = crate::cuda::torch_dirs()
@@ -447,6 +511,7 @@ mod tests {
             ("radial_fwd", SOURCE, 8),
             ("radial_wgmma", WGMMA_SOURCE, 8),
             ("radial_ws", WS_SOURCE, 4),
+            ("radial_pws", PWS_SOURCE, 2),
         ] {
             let (ptx, cubin) = (
                 dir.path().join(format!("{name}.ptx")),

@@ -51,21 +51,29 @@ fn fused_matches_dense_masked_reference() {
     tch::manual_seed(7);
     let cache = LayoutCache::default();
     let dev = Device::Cuda(0);
-    // Every fused kernel this device runs: mma.sync everywhere, wgmma and ws on Hopper (ws falls
-    // back to wgmma for blocks of 64, so those cases run wgmma twice).
+    // Every fused kernel this device runs: mma.sync everywhere, wgmma, ws and pws on Hopper (ws
+    // and pws fall back to wgmma for blocks of 64, pws to ws at head dim 128, so those cases run
+    // a kernel twice).
     let mut kernels = vec![fused::FusedKernel::MmaSync];
     if fused::FusedKernel::Wgmma.resolve(0).is_ok() {
-        kernels.extend([fused::FusedKernel::Wgmma, fused::FusedKernel::Ws]);
+        kernels.extend([
+            fused::FusedKernel::Wgmma,
+            fused::FusedKernel::Ws,
+            fused::FusedKernel::Pws,
+        ]);
     }
     for (kernel, kind) in kernels
         .into_iter()
         .flat_map(|f| [(f, Kind::BFloat16), (f, Kind::Half)])
     {
         for d in fused::HEAD_DIMS {
+            // 5,000 tokens: 40 query blocks x 6 heads and batches, more than an H100's 132 SMs,
+            // so each persistent CTA streams several query blocks.
             for (t, block) in [
                 (1024i64, 128usize),
                 (1000, 128),
                 (2200, 128),
+                (5000, 128),
                 (777, 64),
                 (4096, 64),
             ] {
@@ -75,8 +83,10 @@ fn fused_matches_dense_masked_reference() {
                                                                               // With key padding every tile takes the kernels' masked path; without it only
                                                                               // the ragged last tile does.
                 for padded in [true, false] {
+                    let key_pad = padded.then_some(&pad);
                     let (out, lse) =
-                        fused::forward(&q, &k, &v, padded.then_some(&pad), &layout, block).unwrap();
+                        fused::forward_with(kernel, &q, &k, &v, key_pad, &layout, block).unwrap();
+                    let ran = kernel.for_shape(0, t, block, d).unwrap();
                     let allowed = if padded {
                         mask.unsqueeze(0)
                             .logical_and(&pad.logical_not().unsqueeze(1))
@@ -86,7 +96,7 @@ fn fused_matches_dense_masked_reference() {
                     let (want, want_lse) = reference(&q, &k, &v, &allowed);
                     let (e, el) = (max_err(&out, &want), max_err(&lse, &want_lse));
                     println!(
-                        "fused {kernel:?} {kind:?} d {d} T {t} block {block} padded {padded}: max err {e:.2e}, lse {el:.2e}"
+                        "fused {kernel:?} (runs {ran:?}) {kind:?} d {d} T {t} block {block} padded {padded}: max err {e:.2e}, lse {el:.2e}"
                     );
                     assert!(
                         e <= 2e-2,

@@ -61,6 +61,18 @@ N128(wgmma_n128_bf16_k, "bf16", 0)
 N128(wgmma_n128_f16_k, "f16", 0)
 N128(wgmma_n128_bf16_t, "bf16", 1)
 N128(wgmma_n128_f16_t, "f16", 1)
+// d (+)= A (shared memory, 64x16, K-major) * B (shared memory, 16x128, K-major): S = Q K^T with Q
+// read by descriptor, for kernels that keep Q in shared memory (radial_fwd_pws.cu).
+#define WGMMA_SS(NAME, TYPE)                                                                       \
+    __device__ __forceinline__ void NAME(float* d, u64 adesc, u64 bdesc, int scale_d) {           \
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                 \
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " {" REGS64   \
+                     "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                          \
+                     : ACC64                                                                    \
+                     : "l"(adesc), "l"(bdesc), "r"(scale_d));                                   \
+    }
+WGMMA_SS(wgmma_n128_bf16_ss, "bf16")
+WGMMA_SS(wgmma_n128_f16_ss, "f16")
 
 // s[32] (+)= Q (16 dims) K^T: 64 rows x 64 keys.
 template <bool BF16>

@@ -1,0 +1,272 @@
+// Radial block-sparse flash-attention forward for Hopper at head dim 64: radial_fwd_ws.cu's
+// warp-specialized layout (one TMA producer warpgroup, two consumer warpgroups of 64 query rows)
+// made persistent, because at d64 a CTA of radial_fwd_ws.cu spends 30% of its life outside its
+// main loop (kernels/notes/README.md, v5: Q load, first TMA, first product and softmax, last
+// P V, stores, the gap to the next CTA) and its tiles per query block are few (6-10).
+//   - One CTA per SM. The producer takes query blocks ("items": query block x head x batch) from
+//     a ticket counter in global memory, loads each item's Q (both halves, 16 KiB) by TMA into one
+//     of two Q slots, then its K/V tiles into a ring of 5 stages that runs on across items. The
+//     item's index travels in shared memory beside the Q slot, behind the slot's "full" mbarrier.
+//   - The consumers read Q by descriptor (wgmma A from shared memory: no Q registers) and walk
+//     the stream of tiles without stopping at item boundaries: an item's last P V is issued
+//     together with the next item's first S, and its O and lse are stored while that S runs.
+//   - They run freely (no ping-pong, no softmax-holding barrier: at d64 neither pays).
+// The ticket counter resets itself: every CTA draws until it gets a ticket past the last item,
+// then counts itself done; the last one to do so zeroes both counters for the next launch. So
+// launches must not overlap in time on one device (fused.rs launches on one stream), and every
+// CSR row must have at least one block (BlockLayout guarantees it).
+
+__device__ unsigned int g_ticket, g_done;
+
+// K/V stages (2 x 16 KiB each) and two Q slots of 16 KiB: 192 KiB.
+constexpr int PWS_STAGES = 5;
+
+template <bool BF16, int D>
+__device__ __forceinline__ void radial_pws(
+    const TmaMap& kmap, const TmaMap& vmap, const TmaMap& qmap, u16* __restrict__ o,
+    float* __restrict__ lse, const unsigned char* __restrict__ key_pad,
+    const int* __restrict__ row_ptr, const int* __restrict__ col_idx, int H, int T, int nb,
+    int items, float scale_log2) {
+    static_assert(D == 64, "the persistent kernel's ring and Q slots are sized for d64");
+    constexpr int KT = 128;
+    constexpr int STAGES = PWS_STAGES;
+    constexpr int REGION = KT * 128;
+    constexpr int TILE = REGION * (D / 64);
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char* smem = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
+    const u32 ks = smem_addr(smem);
+    const u32 vs = ks + STAGES * TILE;
+    const u32 qs = vs + STAGES * TILE;                      // Q[2]
+    const u32 full = qs + 2 * TILE;
+    const u32 empty = full + STAGES * 8;
+    const u32 qfull = empty + STAGES * 8;                   // mbarriers [2]: Q slot loaded
+    const u32 qempty = qfull + 16;                          // mbarriers [2]: Q slot read
+    volatile int* item_slot = (volatile int*)(smem + (qempty + 16 - ks));  // [2]: its item, -1 = end
+    const int wg = threadIdx.x / 128;
+
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbar_init(full + 8 * s, 1);
+            mbar_init(empty + 8 * s, 256);
+        }
+        for (int s = 0; s < 2; ++s) {
+            mbar_init(qfull + 8 * s, 1);
+            mbar_init(qempty + 8 * s, 256);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
+        if (threadIdx.x == 0) {
+            int g = 0;  // tiles loaded so far: the ring's stage and phase
+            for (int i = 0;; ++i) {
+                // Item i goes to Q slot i % 2, free once the consumers are done with item i - 2.
+                const int slot = i & 1;
+                if (i >= 2) mbar_wait(qempty + 8 * slot, ((i >> 1) - 1) & 1);
+                const int item = (int)atomicAdd(&g_ticket, 1u);
+                if (item >= items) {
+                    item_slot[slot] = -1;
+                    mbar_arrive(qfull + 8 * slot);
+                    if (atomicAdd(&g_done, 1u) == gridDim.x - 1) {
+                        g_ticket = 0;
+                        g_done = 0;
+                        __threadfence();
+                    }
+                    break;
+                }
+                // The plain store is ordered before the consumers' read by the barrier's
+                // release (arrive) and acquire (wait).
+                item_slot[slot] = item;
+                const int qb = item % nb, bh = item / nb;
+                mbar_expect_tx(qfull + 8 * slot, TILE);
+#pragma unroll
+                for (int r = 0; r < D / 64; ++r)
+                    tma_load(qs + slot * TILE + r * REGION, &qmap, r * 64, qb * KT, bh, qfull + 8 * slot);
+                const int e0 = row_ptr[qb], n = row_ptr[qb + 1] - e0;
+                for (int tile = 0; tile < n; ++tile, ++g) {
+                    const int s = g % STAGES, round = g / STAGES;
+                    if (round > 0) mbar_wait(empty + 8 * s, (round - 1) & 1);
+                    const int key0 = col_idx[e0 + tile] * KT;
+                    mbar_expect_tx(full + 8 * s, 2 * TILE);
+#pragma unroll
+                    for (int r = 0; r < D / 64; ++r) {
+                        tma_load(ks + s * TILE + r * REGION, &kmap, r * 64, key0, bh, full + 8 * s);
+                        tma_load(vs + s * TILE + r * REGION, &vmap, r * 64, key0, bh, full + 8 * s);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;");
+
+    const int c = wg - 1;
+    const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+    const int g8 = lane >> 2, tig = lane & 3;
+    float acc[D / 2];
+    float s[KT / 2];
+    u32 p[KT / 16][4];
+    float m[2], l[2], alpha[2];
+
+    // The current item.
+    int i = 0, item, qb, bh, b, e0, n;
+    size_t head;
+    int rows[2];
+    u32 qt;
+    auto load_item = [&](int it) {
+        item = it;
+        qb = item % nb; bh = item / nb; b = bh / H;
+        head = (size_t)bh * (size_t)T;
+        const int row0 = qb * KT + c * 64 + warp * 16;
+        rows[0] = row0 + g8; rows[1] = row0 + g8 + 8;
+        e0 = row_ptr[qb];
+        n = row_ptr[qb + 1] - e0;
+        qt = qs + (i & 1) * TILE + c * 8192;
+    };
+    auto fence_s = [&] {
+#pragma unroll
+        for (int j = 0; j < KT / 2; ++j) reg_fence(s[j]);
+    };
+    auto fence_acc = [&] {
+#pragma unroll
+        for (int j = 0; j < D / 2; ++j) reg_fence(acc[j]);
+    };
+    // gt: the tile's index in this CTA's stream (its stage and phase).
+    auto scores = [&](int gt) {
+        const u32 kt = ks + (gt % STAGES) * TILE;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
+            const u64 a = sw128_desc(qt + (kk / 4) * REGION + (kk % 4) * 32, 16, 1024);
+            const u64 bd = sw128_desc(kt + (kk / 4) * REGION + (kk % 4) * 32, 16, 1024);
+            if (BF16) wgmma_n128_bf16_ss(s, a, bd, kk > 0); else wgmma_n128_f16_ss(s, a, bd, kk > 0);
+        }
+        wgmma_commit();
+    };
+    auto values = [&](int gt) {
+        const u32 vt = vs + (gt % STAGES) * TILE;
+#pragma unroll
+        for (int kk = 0; kk < KT / 16; ++kk) {
+            mma_o<BF16, D>(acc, p[kk], sw128_desc(vt + kk * 2048, REGION, 1024));
+        }
+        wgmma_commit();
+    };
+    auto mask = [&](int key0) {
+        if (key0 + KT <= T && key_pad == nullptr) return;
+#pragma unroll
+        for (int nn = 0; nn < KT / 8; ++nn) {
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                const int key = key0 + nn * 8 + tig * 2 + (k & 1);
+                const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
+                if (!real) s[4 * nn + k] = NEG_INF;
+            }
+        }
+    };
+    auto wait_full = [&](int gt) { mbar_wait(full + 8 * (gt % STAGES), (gt / STAGES) & 1); };
+    auto release = [&](int gt) { mbar_arrive(empty + 8 * (gt % STAGES)); };
+    auto reset = [&] {
+#pragma unroll
+        for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
+        m[0] = m[1] = NEG_INF;
+        l[0] = l[1] = 0.f;
+    };
+
+    mbar_wait(qfull, 0);
+    if (item_slot[0] < 0) return;
+    load_item(item_slot[0]);
+    reset();
+    int gt = 0;  // the stream index of the item's tile 0
+    wait_full(gt);
+    wgmma_fence();
+    scores(gt);
+    wgmma_wait<0>();
+    fence_s();
+    mask(col_idx[e0] * KT);
+    online_softmax<KT>(s, m, l, alpha, scale_log2);
+    pack_p<BF16, KT>(p, s);
+    int tile = 1;
+    while (true) {
+        if (tile < n) {
+            wait_full(gt + tile);
+            wgmma_fence();
+            scores(gt + tile);
+            fence_acc();
+            rescale_o<D>(acc, alpha);
+            fence_acc();
+            wgmma_fence();
+            values(gt + tile - 1);
+            wgmma_wait<1>();
+            fence_s();
+            mask(col_idx[e0 + tile] * KT);
+            online_softmax<KT>(s, m, l, alpha, scale_log2);
+            wgmma_wait<0>();
+            fence_acc();
+            release(gt + tile - 1);
+            pack_p<BF16, KT>(p, s);
+            ++tile;
+            continue;
+        }
+        // The item's tiles are issued: its last P V overlaps the next item's first S and softmax.
+        const int last = gt + n - 1;
+        mbar_arrive(qempty + 8 * (i & 1));  // this item's Q is no longer read
+        mbar_wait(qfull + 8 * ((i + 1) & 1), ((i + 1) >> 1) & 1);
+        const int next = item_slot[(i + 1) & 1];
+        const size_t phead = head;
+        const int prows[2] = {rows[0], rows[1]};
+        if (next < 0) {
+            fence_acc();
+            rescale_o<D>(acc, alpha);
+            fence_acc();
+            wgmma_fence();
+            values(last);
+            wgmma_wait<0>();
+            fence_acc();
+            release(last);
+            store_o<BF16, D>(o, lse, phead, prows, T, tig, acc, m, l);
+            break;
+        }
+        ++i;
+        load_item(next);
+        gt = last + 1;
+        wait_full(gt);
+        wgmma_fence();
+        scores(gt);
+        fence_acc();
+        rescale_o<D>(acc, alpha);
+        fence_acc();
+        wgmma_fence();
+        values(last);
+        wgmma_wait<1>();
+        fence_s();
+        const float pm[2] = {m[0], m[1]};
+        float pl[2] = {l[0], l[1]};
+        m[0] = m[1] = NEG_INF;
+        l[0] = l[1] = 0.f;
+        mask(col_idx[e0] * KT);
+        online_softmax<KT>(s, m, l, alpha, scale_log2);
+        wgmma_wait<0>();
+        fence_acc();
+        release(last);
+        store_o<BF16, D>(o, lse, phead, prows, T, tig, acc, pm, pl);
+#pragma unroll
+        for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
+        pack_p<BF16, KT>(p, s);
+        tile = 1;
+    }
+}
+
+// One CTA per SM (the grid is min(items, SMs)): three warpgroups, 192 KiB of K/V stages and Q slots.
+#define RADIAL_PWS_ENTRY(NAME, BF16, D)                                                            \
+    extern "C" __global__ void __launch_bounds__(384, 1)                                           \
+        NAME(const __grid_constant__ TmaMap kmap, const __grid_constant__ TmaMap vmap,             \
+             const __grid_constant__ TmaMap qmap, u16* o, float* lse,                               \
+             const unsigned char* key_pad, const int* row_ptr, const int* col_idx, int H, int T,   \
+             int nb, int items, float scale_log2) {                                                \
+        radial_pws<BF16, D>(kmap, vmap, qmap, o, lse, key_pad, row_ptr, col_idx, H, T, nb, items,  \
+                            scale_log2);                                                           \
+    }
+
+RADIAL_PWS_ENTRY(radial_pws_bf16_d64_b128, true, 64)
+RADIAL_PWS_ENTRY(radial_pws_f16_d64_b128, false, 64)

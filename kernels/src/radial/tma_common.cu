@@ -1,0 +1,28 @@
+// TMA and mbarrier helpers shared by the warp-specialized Hopper kernels (radial_fwd_ws.cu,
+// radial_fwd_pws.cu); fused.rs prepends this file after wgmma_common.cu.
+
+__device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(bar) : "memory");
+}
+// Spins until the phase of parity `parity` of the barrier has completed.
+__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+    asm volatile(
+        "{\n.reg .pred done;\nWAIT_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra WAIT_%=;\n}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+// A 64-dim x 128-key box of the [B*H, T, D] tensor at (dim d0, key k0, head bh) into shared memory.
+__device__ __forceinline__ void tma_load(u32 dst, const void* map, int d0, int k0, int bh, u32 bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];"
+        :: "r"(dst), "l"(map), "r"(d0), "r"(k0), "r"(bh), "r"(bar) : "memory");
+}
+
+// The tensor map of one [B*H, T, D] operand, built on the host (cuTensorMapEncodeTiled).
+struct __align__(64) TmaMap { u64 opaque[16]; };
