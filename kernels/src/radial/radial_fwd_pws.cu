@@ -86,15 +86,7 @@ __device__ __forceinline__ void radial_pws(
                     tma_load(qs + slot * TILE + r * REGION, &qmap, r * 64, qb * KT, bh, qfull + 8 * slot);
                 const int e0 = row_ptr[qb], n = row_ptr[qb + 1] - e0;
                 for (int tile = 0; tile < n; ++tile, ++g) {
-                    const int s = g % STAGES, round = g / STAGES;
-                    if (round > 0) mbar_wait(empty + 8 * s, (round - 1) & 1);
-                    const int key0 = col_idx[e0 + tile] * KT;
-                    mbar_expect_tx(full + 8 * s, 2 * TILE);
-#pragma unroll
-                    for (int r = 0; r < D / 64; ++r) {
-                        tma_load(ks + s * TILE + r * REGION, &kmap, r * 64, key0, bh, full + 8 * s);
-                        tma_load(vs + s * TILE + r * REGION, &vmap, r * 64, key0, bh, full + 8 * s);
-                    }
+                    load_kv<D, STAGES>(kmap, vmap, ks, vs, full, empty, g, col_idx, e0 + tile, bh);
                 }
             }
         }
@@ -125,14 +117,8 @@ __device__ __forceinline__ void radial_pws(
         n = row_ptr[qb + 1] - e0;
         qt = qs + (i & 1) * TILE + c * 8192;
     };
-    auto fence_s = [&] {
-#pragma unroll
-        for (int j = 0; j < KT / 2; ++j) reg_fence(s[j]);
-    };
-    auto fence_acc = [&] {
-#pragma unroll
-        for (int j = 0; j < D / 2; ++j) reg_fence(acc[j]);
-    };
+    auto fence_s = [&] { reg_fence(s); };
+    auto fence_acc = [&] { reg_fence(acc); };
     // gt: the tile's index in this CTA's stream (its stage and phase).
     auto scores = [&](int gt) {
         const u32 kt = ks + (gt % STAGES) * TILE;
@@ -152,18 +138,7 @@ __device__ __forceinline__ void radial_pws(
         }
         wgmma_commit();
     };
-    auto mask = [&](int key0) {
-        if (key0 + KT <= T && key_pad == nullptr) return;
-#pragma unroll
-        for (int nn = 0; nn < KT / 8; ++nn) {
-#pragma unroll
-            for (int k = 0; k < 4; ++k) {
-                const int key = key0 + nn * 8 + tig * 2 + (k & 1);
-                const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
-                if (!real) s[4 * nn + k] = NEG_INF;
-            }
-        }
-    };
+    auto mask = [&](int key0) { mask_keys<KT>(s, key0, T, key_pad, b, tig); };
     auto wait_full = [&](int gt) { mbar_wait(full + 8 * (gt % STAGES), (gt / STAGES) & 1); };
     auto release = [&](int gt) { mbar_arrive(empty + 8 * (gt % STAGES)); };
     auto reset = [&] {

@@ -164,14 +164,8 @@ __device__ __forceinline__ void radial_wgmma(
     };
     auto rescale = [&](const float alpha[2]) { rescale_o<D>(acc, alpha); };
     auto pack = [&](u32 (&p)[KT / 16][4]) { pack_p<BF16, KT>(p, s); };
-    auto fence_s = [&] {
-#pragma unroll
-        for (int j = 0; j < KT / 2; ++j) reg_fence(s[j]);
-    };
-    auto fence_acc = [&] {
-#pragma unroll
-        for (int j = 0; j < D / 2; ++j) reg_fence(acc[j]);
-    };
+    auto fence_s = [&] { reg_fence(s); };
+    auto fence_acc = [&] { reg_fence(acc); };
 
     if (ntiles > 0) {
 #pragma unroll

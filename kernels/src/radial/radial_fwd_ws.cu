@@ -62,15 +62,7 @@ __device__ __forceinline__ void radial_ws(
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;");
         if (threadIdx.x == 0) {
             for (int tile = 0; tile < ntiles; ++tile) {
-                const int s = tile % STAGES, round = tile / STAGES;
-                if (round > 0) mbar_wait(empty + 8 * s, (round - 1) & 1);
-                const int key0 = col_idx[e0 + tile] * KT;
-                mbar_expect_tx(full + 8 * s, 2 * TILE);
-#pragma unroll
-                for (int r = 0; r < D / 64; ++r) {
-                    tma_load(ks + s * TILE + r * REGION, &kmap, r * 64, key0, bh, full + 8 * s);
-                    tma_load(vs + s * TILE + r * REGION, &vmap, r * 64, key0, bh, full + 8 * s);
-                }
+                load_kv<D, STAGES>(kmap, vmap, ks, vs, full, empty, tile, col_idx, e0 + tile, bh);
             }
         }
         return;
@@ -96,14 +88,8 @@ __device__ __forceinline__ void radial_ws(
     float l[2] = {0.f, 0.f};
     float alpha[2];
 
-    auto fence_s = [&] {
-#pragma unroll
-        for (int j = 0; j < KT / 2; ++j) reg_fence(s[j]);
-    };
-    auto fence_acc = [&] {
-#pragma unroll
-        for (int j = 0; j < D / 2; ++j) reg_fence(acc[j]);
-    };
+    auto fence_s = [&] { reg_fence(s); };
+    auto fence_acc = [&] { reg_fence(acc); };
     auto scores = [&](int tile) {
         const u32 kt = ks + (tile % STAGES) * TILE;
 #pragma unroll
@@ -120,19 +106,7 @@ __device__ __forceinline__ void radial_ws(
         }
         wgmma_commit();
     };
-    // Keys past T or padded get -inf; only blocks that have such keys pay for the check.
-    auto mask = [&](int key0) {
-        if (key0 + KT <= T && key_pad == nullptr) return;
-#pragma unroll
-        for (int n = 0; n < KT / 8; ++n) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                const int key = key0 + n * 8 + tig * 2 + (i & 1);
-                const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
-                if (!real) s[4 * n + i] = NEG_INF;
-            }
-        }
-    };
+    auto mask = [&](int key0) { mask_keys<KT>(s, key0, T, key_pad, b, tig); };
     auto softmax = [&] { online_softmax<KT>(s, m, l, alpha, scale_log2); };
     auto rescale = [&] { rescale_o<D>(acc, alpha); };
     auto pack = [&] { pack_p<BF16, KT>(p, s); };

@@ -26,3 +26,23 @@ __device__ __forceinline__ void tma_load(u32 dst, const void* map, int d0, int k
 
 // The tensor map of one [B*H, T, D] operand, built on the host (cuTensorMapEncodeTiled).
 struct __align__(64) TmaMap { u64 opaque[16]; };
+
+// The producer's step: the K and V tiles (128 keys x D dims, in 64-dim regions of 16 KiB) of the
+// key block col_idx[e] into stage g % STAGES of the ring, after the consumers have freed that
+// stage (from the ring's second round on). `full` and `empty` are the ring's mbarrier arrays. The
+// block index is read after the wait: at 24 registers a value held across it spills.
+template <int D, int STAGES>
+__device__ __forceinline__ void load_kv(const TmaMap& kmap, const TmaMap& vmap, u32 ks, u32 vs,
+                                        u32 full, u32 empty, int g, const int* col_idx, int e,
+                                        int bh) {
+    constexpr int REGION = 128 * 128, TILE = REGION * (D / 64);
+    const int s = g % STAGES, round = g / STAGES;
+    if (round > 0) mbar_wait(empty + 8 * s, (round - 1) & 1);
+    const int key0 = col_idx[e] * 128;
+    mbar_expect_tx(full + 8 * s, 2 * TILE);
+#pragma unroll
+    for (int r = 0; r < D / 64; ++r) {
+        tma_load(ks + s * TILE + r * REGION, &kmap, r * 64, key0, bh, full + 8 * s);
+        tma_load(vs + s * TILE + r * REGION, &vmap, r * 64, key0, bh, full + 8 * s);
+    }
+}

@@ -10,6 +10,10 @@ template <int N> __device__ __forceinline__ void wgmma_wait() {
 }
 // Keeps the compiler from moving reads or writes of `x` across an asynchronous MMA's wait.
 __device__ __forceinline__ void reg_fence(float& x) { asm volatile("" : "+f"(x) :: "memory"); }
+template <int N> __device__ __forceinline__ void reg_fence(float (&x)[N]) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) reg_fence(x[j]);
+}
 
 // A shared-memory matrix descriptor: 128-byte swizzle, start `addr`, offsets in bytes.
 __device__ __forceinline__ u64 sw128_desc(u32 addr, u32 lbo, u32 sbo) {
@@ -128,6 +132,23 @@ __device__ __forceinline__ void online_softmax(float* s, float m[2], float l[2],
     }
     l[0] = fmaf(l[0], alpha[0], sum[0]);
     l[1] = fmaf(l[1], alpha[1], sum[1]);
+}
+
+// Scores s (wgmma's accumulator layout, N keys from key0) of keys past T or padded (key_pad[b, key]
+// != 0) become -inf; only tiles that have such keys pay for the check.
+template <int N>
+__device__ __forceinline__ void mask_keys(float* s, int key0, int T, const unsigned char* key_pad,
+                                          int b, int tig) {
+    if (key0 + N <= T && key_pad == nullptr) return;
+#pragma unroll
+    for (int n = 0; n < N / 8; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int key = key0 + n * 8 + tig * 2 + (i & 1);
+            const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
+            if (!real) s[4 * n + i] = NEG_INF;
+        }
+    }
 }
 
 // O *= alpha per row (the running max moved); O in wgmma's m64nD accumulator layout.
