@@ -141,17 +141,43 @@ __device__ __forceinline__ void radial_pws(
     auto mask = [&](int key0) { mask_keys<KT>(s, key0, T, key_pad, b, tig); };
     auto wait_full = [&](int gt) { mbar_wait(full + 8 * (gt % STAGES), (gt / STAGES) & 1); };
     auto release = [&](int gt) { mbar_arrive(empty + 8 * (gt % STAGES)); };
-    auto reset = [&] {
+    auto zero_acc = [&] {
 #pragma unroll
         for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
+    };
+    auto fresh_stats = [&] {
         m[0] = m[1] = NEG_INF;
         l[0] = l[1] = 0.f;
+    };
+    // O = alpha O + P V of tile v (issued, not waited for).
+    auto accumulate = [&](int v) {
+        fence_acc();
+        rescale_o<D>(acc, alpha);
+        fence_acc();
+        wgmma_fence();
+        values(v);
+    };
+    // S of tile `sg` and P V of tile v issued together; returns once S is done.
+    auto overlap = [&](int sg, int v) {
+        wait_full(sg);
+        wgmma_fence();
+        scores(sg);
+        accumulate(v);
+        wgmma_wait<1>();
+        fence_s();
+    };
+    // P V of tile v done: its stage goes back to the producer.
+    auto retire = [&](int v) {
+        wgmma_wait<0>();
+        fence_acc();
+        release(v);
     };
 
     mbar_wait(qfull, 0);
     if (item_slot[0] < 0) return;
     load_item(item_slot[0]);
-    reset();
+    zero_acc();
+    fresh_stats();
     int gt = 0;  // the stream index of the item's tile 0
     wait_full(gt);
     wgmma_fence();
@@ -164,21 +190,10 @@ __device__ __forceinline__ void radial_pws(
     int tile = 1;
     while (true) {
         if (tile < n) {
-            wait_full(gt + tile);
-            wgmma_fence();
-            scores(gt + tile);
-            fence_acc();
-            rescale_o<D>(acc, alpha);
-            fence_acc();
-            wgmma_fence();
-            values(gt + tile - 1);
-            wgmma_wait<1>();
-            fence_s();
+            overlap(gt + tile, gt + tile - 1);
             mask(col_idx[e0 + tile] * KT);
             online_softmax<KT>(s, m, l, alpha, scale_log2);
-            wgmma_wait<0>();
-            fence_acc();
-            release(gt + tile - 1);
+            retire(gt + tile - 1);
             pack_p<BF16, KT>(p, s);
             ++tile;
             continue;
@@ -191,42 +206,23 @@ __device__ __forceinline__ void radial_pws(
         const size_t phead = head;
         const int prows[2] = {rows[0], rows[1]};
         if (next < 0) {
-            fence_acc();
-            rescale_o<D>(acc, alpha);
-            fence_acc();
-            wgmma_fence();
-            values(last);
-            wgmma_wait<0>();
-            fence_acc();
-            release(last);
+            accumulate(last);
+            retire(last);
             store_o<BF16, D>(o, lse, phead, prows, T, tig, acc, m, l);
             break;
         }
         ++i;
         load_item(next);
         gt = last + 1;
-        wait_full(gt);
-        wgmma_fence();
-        scores(gt);
-        fence_acc();
-        rescale_o<D>(acc, alpha);
-        fence_acc();
-        wgmma_fence();
-        values(last);
-        wgmma_wait<1>();
-        fence_s();
+        overlap(gt, last);
         const float pm[2] = {m[0], m[1]};
         float pl[2] = {l[0], l[1]};
-        m[0] = m[1] = NEG_INF;
-        l[0] = l[1] = 0.f;
+        fresh_stats();
         mask(col_idx[e0] * KT);
         online_softmax<KT>(s, m, l, alpha, scale_log2);
-        wgmma_wait<0>();
-        fence_acc();
-        release(last);
+        retire(last);
         store_o<BF16, D>(o, lse, phead, prows, T, tig, acc, pm, pl);
-#pragma unroll
-        for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
+        zero_acc();
         pack_p<BF16, KT>(p, s);
         tile = 1;
     }
