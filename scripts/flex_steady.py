@@ -2,7 +2,7 @@
 
 The anchor (../shared/anchors/attn_anchor.py) times 20 calls right after torch.compile has kept
 the GPU idle, so its FlexAttention figure moves by up to 1.7x between runs on the same machine
-(H100, 16k tokens, d64: 0.110 and 0.147 ms). This script takes the anchor's block rule and block
+(H100, 64k tokens, d64: 0.473 and 0.804 ms in two calls). This script takes the anchor's block rule and block
 mask as they are (it runs the anchor's definitions, not a copy), warms the GPU with 200 calls per
 shape and reports the median of 9 windows of 50 calls, the way `keta bench attention` times our
 kernels. One JSON line per shape: L, D, flex_radial_ms (median) and the window range.
