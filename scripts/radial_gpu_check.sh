@@ -48,7 +48,7 @@ run)
     "$bin/kernels-tests" --ignored --nocapture --test-threads 1 radial:: 2>&1 | tee "$OUT/tests.log"
     [[ ${PIPESTATUS[0]} == 0 ]] || status=1
     echo "== keta bench attention" >&2
-    "$bin/keta" bench attention --device cuda --json --runs "${RUNS:-10}" 2>&1 | tee "$OUT/bench.jsonl"
+    "$bin/keta" bench attention --device cuda --json --runs "${RUNS:-9}" 2>&1 | tee "$OUT/bench.jsonl"
     [[ ${PIPESTATUS[0]} == 0 ]] || status=1
     echo "== FlexAttention anchor" >&2
     PYTHONUNBUFFERED=1 timeout "${ANCHOR_TIMEOUT:-240}" python3 "$stage/anchors/attn_anchor.py" 2>&1 |

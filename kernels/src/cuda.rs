@@ -81,6 +81,29 @@ pub fn torch_dirs() -> Vec<std::path::PathBuf> {
     torch
 }
 
+/// GPU milliseconds per call of `f` over `calls` back-to-back calls: CUDA events recorded on the
+/// legacy default stream of device `ordinal` (libtorch's default stream, where the fused kernels
+/// run too) before the first call and after the last, as `torch.cuda.Event` times a loop in
+/// Python. Waits for the end event.
+pub fn gpu_ms_per_call(ordinal: usize, calls: usize, f: &mut impl FnMut()) -> Result<f64, String> {
+    use cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT;
+    let stream = context(ordinal)?.default_stream();
+    let record = || {
+        stream
+            .record_event(Some(CU_EVENT_DEFAULT))
+            .map_err(|e| format!("recording a CUDA event: {e}"))
+    };
+    let start = record()?;
+    for _ in 0..calls {
+        f();
+    }
+    let end = record()?;
+    let ms = start
+        .elapsed_ms(&end)
+        .map_err(|e| format!("reading CUDA event times: {e}"))?;
+    Ok(ms as f64 / calls.max(1) as f64)
+}
+
 extern "C" {
     fn keta_current_stream(
         device: std::ffi::c_int,

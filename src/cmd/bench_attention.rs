@@ -1,38 +1,43 @@
 //! `keta bench attention`: dense SDPA vs radial block-gather vs the fused radial kernel, forward
 //! only, bf16, batch 1, 8 heads, at 1k-64k tokens and head dims 64/128 (design radial-attention.md,
-//! section 4; anchors/attn_anchor.py times FlexAttention on the same layout). 1k and 2k locate the
-//! length where radial overtakes dense (`RadialConfig::auto_dense_below`).
-
-use std::time::Instant;
+//! section 4; anchors/attn_anchor.py times FlexAttention on the same layout, scripts/flex_steady.py
+//! at steady state, as here). 1k and 2k locate the length where radial overtakes dense
+//! (`RadialConfig::auto_dense_below`).
 
 use kernels::radial::fused::FusedKernel;
 use kernels::radial::{fused, gather_attention, LayoutCache};
 use kernels::{Attention, DenseAttention, RadialConfig};
 use tch::{Device, Kind, Tensor};
 
-use super::bench::{machine, sync};
+use super::bench::machine;
 
-/// Calls of `f` per timed run: single forward calls at 4k tokens are shorter than launch jitter.
-const INNER: usize = 10;
+/// Calls per timed window at most, and warm-up calls at most: scripts/flex_steady.py's figures for
+/// FlexAttention, so that both sides of the ratio are timed alike.
+const WINDOW_CALLS: usize = 50;
+const WARM_CALLS: usize = 200;
 
-/// Median over `runs` of the mean time per call (ms) of `INNER` back-to-back calls, after warm-up.
-fn time_ms(device: Device, runs: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..3 {
-        f();
-    }
-    sync(device);
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..INNER {
-                f();
-            }
-            sync(device);
-            start.elapsed().as_secs_f64() * 1e3 / INNER as f64
-        })
-        .collect();
+/// Median over `runs` windows of the GPU time per call (ms), each window CUDA events around
+/// back-to-back calls, after warm-up: scripts/flex_steady.py's method. Calls that take long get
+/// fewer calls (a window of about 25 ms, a warm-up of about 200 ms: dense SDPA and block-gather
+/// at 64k tokens take 16-28 ms a call on an H100).
+fn time_ms(device: Device, runs: usize, mut f: impl FnMut()) -> anyhow::Result<f64> {
+    let Device::Cuda(ordinal) = device else {
+        anyhow::bail!("GPU timing on {device:?}");
+    };
+    let timed = |calls, f: &mut dyn FnMut()| {
+        kernels::cuda::gpu_ms_per_call(ordinal, calls, &mut || f()).map_err(anyhow::Error::msg)
+    };
+    // Untimed first calls: a kernel's first launch compiles it (NVRTC).
+    timed(3, &mut f)?;
+    let one = timed(3, &mut f)?.max(1e-3);
+    let calls = |budget_ms: f64, most: usize| ((budget_ms / one).ceil() as usize).clamp(1, most);
+    timed(calls(200.0, WARM_CALLS), &mut f)?;
+    let window = calls(25.0, WINDOW_CALLS);
+    let mut times = (0..runs)
+        .map(|_| timed(window, &mut f))
+        .collect::<anyhow::Result<Vec<f64>>>()?;
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    Ok(times[times.len() / 2])
 }
 
 pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Result<()> {
@@ -88,14 +93,14 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                 tch::no_grad(|| -> anyhow::Result<_> {
                     let dense = time_ms(device, runs, || {
                         let _ = DenseAttention.attend(&q, &k, &v, None);
-                    });
+                    })?;
                     let gather = time_ms(device, runs, || {
                         let _ = gather_attention(&q, &k, &v, None, &layout, cfg.block);
-                    });
+                    })?;
                     let fused_out = fused::forward(&q, &k, &v, None, &layout, cfg.block)?.0;
                     let fused = time_ms(device, runs, || {
                         let _ = fused::forward(&q, &k, &v, None, &layout, cfg.block);
-                    });
+                    })?;
                     // The other kernels this device runs, timed in-process as baselines.
                     let other = |other: FusedKernel| {
                         (kernel != other).then(|| {
@@ -106,13 +111,14 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                             })
                         })
                     };
-                    let mma = other(FusedKernel::MmaSync);
+                    let mma = other(FusedKernel::MmaSync).transpose()?;
                     let wgmma = hopper.then(|| other(FusedKernel::Wgmma)).flatten();
                     let ws = hopper.then(|| other(FusedKernel::Ws)).flatten();
                     // The persistent kernel has head dim 64 only (at 128 it would run ws).
                     let pws = (hopper && d == 64)
                         .then(|| other(FusedKernel::Pws))
                         .flatten();
+                    let (wgmma, ws, pws) = (wgmma.transpose()?, ws.transpose()?, pws.transpose()?);
                     // Agreement with block-gather on the same inputs (both attend the same blocks).
                     let reference = gather_attention(&q, &k, &v, None, &layout, cfg.block);
                     let err = (fused_out.to_kind(Kind::Float) - reference.to_kind(Kind::Float))

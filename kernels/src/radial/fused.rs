@@ -346,6 +346,7 @@ pub fn forward_with(
         Kind::Int,
         dev,
     )?;
+    check_tensor("layout order", &layout.order, &[nb], Kind::Int, dev)?;
     let want_nb = (t + block as i64 - 1) / block as i64;
     if nb != want_nb {
         return Err(Error::Shape {
@@ -371,7 +372,11 @@ pub fn forward_with(
     let ptr = |x: &Tensor| x.data_ptr() as u64;
     let (qp, kp, vp, op, lp) = (ptr(q), ptr(k), ptr(v), ptr(&out), ptr(&lse));
     let pad = key_padding.map_or(0u64, ptr);
-    let (rp, cp) = (ptr(&layout.row_ptr), ptr(&layout.col_idx));
+    let (rp, cp, order) = (
+        ptr(&layout.row_ptr),
+        ptr(&layout.col_idx),
+        ptr(&layout.order),
+    );
     let (heads, tokens) = (h as i32, t as i32);
     let (blocks, items32) = (nb as i32, items as i32);
     let scale_log2 = std::f32::consts::LOG2_E / (d as f32).sqrt();
@@ -406,6 +411,7 @@ pub fn forward_with(
         .arg(&pad) /* key_pad (0 = none) */
         .arg(&rp) /* row_ptr */
         .arg(&cp) /* col_idx */
+        .arg(&order) /* order: query blocks, longest row first */
         .arg(&heads) /* H */
         .arg(&tokens); /* T */
     if let Grid::Persistent = kernel.grid {

@@ -97,6 +97,17 @@ impl BlockLayout {
         (0..self.nb).map(|i| self.row(i).len()).max().unwrap_or(0)
     }
 
+    /// Row indices, longest row first (ties in ascending order): the order in which the fused
+    /// kernels take query blocks. Blocks are dispatched to SMs in launch order, so scheduling the
+    /// longest first leaves the short ones for the end, where they fill the last gaps (Graham's
+    /// LPT rule; at 16k tokens it cuts the simulated per-SM maximum from 67 to 64 tiles against
+    /// an ideal 62).
+    pub fn longest_first(&self) -> Vec<i32> {
+        let mut order: Vec<i32> = (0..self.nb as i32).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.row(i as usize).len()));
+        order
+    }
+
     /// The transposed layout (rows become columns), still sorted within each row.
     pub fn transpose(&self) -> Self {
         let mut counts = vec![0i32; self.nb + 1];
@@ -159,6 +170,8 @@ pub struct DeviceLayout {
     pub row_ptr: Tensor,
     /// `[nnz]` int32.
     pub col_idx: Tensor,
+    /// `[nb]` int32: [`BlockLayout::longest_first`], the fused kernels' query block order.
+    pub order: Tensor,
     /// Longest row R: rows are padded to R slots for the block-gather path.
     pub max_row: usize,
     /// `[nb * R]` int64: row i's kept blocks, padded with block 0 (masked by `slot_valid`).
@@ -186,6 +199,7 @@ impl DeviceLayout {
         Self {
             row_ptr: Tensor::from_slice(&host.row_ptr).to_device(device),
             col_idx: Tensor::from_slice(&host.col_idx).to_device(device),
+            order: Tensor::from_slice(&host.longest_first()).to_device(device),
             max_row: r,
             gather_idx: Tensor::from_slice(&idx).to_device(device),
             slot_valid: Tensor::from_slice(&valid).view(shape).to_device(device),
@@ -253,6 +267,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn longest_first_is_a_permutation_by_descending_length() {
+        for nb in [1, 2, 7, 128, 300] {
+            let l = BlockLayout::build(nb, PAPER);
+            let order = l.longest_first();
+            let mut seen = order.clone();
+            seen.sort();
+            assert_eq!(seen, (0..nb as i32).collect::<Vec<_>>(), "nb {nb}");
+            for w in order.windows(2) {
+                let (a, b) = (l.row(w[0] as usize).len(), l.row(w[1] as usize).len());
+                assert!(a > b || (a == b && w[0] < w[1]), "nb {nb}: {w:?}");
+            }
+        }
+    }
+
+    /// The doc comment's claim: 16k tokens (128 blocks) x 8 heads, heads one after another, each
+    /// query block taken by the first of 132 SMs to come free, cost = row length in tiles.
+    #[test]
+    fn longest_first_shortens_the_greedy_schedule() {
+        let l = BlockLayout::build(128, PAPER);
+        let makespan = |rows: &[i32]| {
+            let mut sms = vec![0usize; 132];
+            for _head in 0..8 {
+                for &r in rows {
+                    let free = (0..sms.len()).min_by_key(|&i| sms[i]).unwrap();
+                    sms[free] += l.row(r as usize).len();
+                }
+            }
+            *sms.iter().max().unwrap()
+        };
+        let natural: Vec<i32> = (0..128).collect();
+        assert_eq!(makespan(&natural), 67);
+        assert_eq!(makespan(&l.longest_first()), 64);
+        assert_eq!(l.nnz() * 8, 8192); // 8192 / 132 = 62.06: the ideal
     }
 
     #[test]

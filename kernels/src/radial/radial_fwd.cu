@@ -46,6 +46,7 @@ __device__ __forceinline__ void radial_fwd(
     const unsigned char* __restrict__ key_pad,  // [B, T] 1 = padded key, or null
     const int* __restrict__ row_ptr,      // [nb + 1]
     const int* __restrict__ col_idx,      // [nnz]
+    const int* __restrict__ order,        // [nb] query blocks, longest row first
     int H, int T, float scale_log2) {
     constexpr int KT = 64;          // keys per shared-memory tile
     constexpr int THREADS = BLOCK / 16 * 32;
@@ -58,7 +59,7 @@ __device__ __forceinline__ void radial_fwd(
     u16* vs = ks + 2 * TILE;
     float* kbias = (float*)(vs + 2 * TILE);  // 0 for a real key, -inf for padding
 
-    const int qb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    const int qb = order[blockIdx.x], h = blockIdx.y, b = blockIdx.z;
     const size_t head = ((size_t)b * H + h) * (size_t)T;  // first row of this (b, h)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane >> 2, tig = lane & 3;
@@ -193,8 +194,10 @@ __device__ __forceinline__ void radial_fwd(
 #define RADIAL_ENTRY(NAME, BF16, D, BLOCK)                                                        \
     extern "C" __global__ void __launch_bounds__(BLOCK / 16 * 32, D == 64 ? 2 : 1) NAME(                             \
         const u16* q, const u16* k, const u16* v, u16* o, float* lse, const unsigned char* key_pad, \
-        const int* row_ptr, const int* col_idx, int H, int T, float scale_log2) {                   \
-        radial_fwd<BF16, D, BLOCK>(q, k, v, o, lse, key_pad, row_ptr, col_idx, H, T, scale_log2);   \
+        const int* row_ptr, const int* col_idx, const int* order, int H, int T,                   \
+        float scale_log2) {                                                                       \
+        radial_fwd<BF16, D, BLOCK>(q, k, v, o, lse, key_pad, row_ptr, col_idx, order, H, T,         \
+                                   scale_log2);                                                  \
     }
 
 RADIAL_ENTRY(radial_fwd_bf16_d64_b64, true, 64, 64)

@@ -3,9 +3,10 @@
 // made persistent, because at d64 a CTA of radial_fwd_ws.cu spends 30% of its life outside its
 // main loop (kernels/notes/README.md, v5: Q load, first TMA, first product and softmax, last
 // P V, stores, the gap to the next CTA) and its tiles per query block are few (6-10).
-//   - One CTA per SM. The producer takes query blocks ("items": query block x head x batch) from
-//     a ticket counter in global memory, loads each item's Q (both halves, 16 KiB) by TMA into one
-//     of two Q slots, then its K/V tiles into a ring of 5 stages that runs on across items. The
+//   - One CTA per SM. The producer takes query blocks ("items": query block x head x batch, the
+//     query blocks of a head in the layout's longest-first order) from a ticket counter in global
+//     memory, loads each item's Q (both halves, 16 KiB) by TMA into one of two Q slots, then
+//     its K/V tiles into a ring of 5 stages that runs on across items. The
 //     item's index travels in shared memory beside the Q slot, behind the slot's "full" mbarrier.
 //   - The consumers read Q by descriptor (wgmma A from shared memory: no Q registers) and walk
 //     the stream of tiles without stopping at item boundaries: an item's last P V is issued
@@ -25,8 +26,8 @@ template <bool BF16, int D>
 __device__ __forceinline__ void radial_pws(
     const TmaMap& kmap, const TmaMap& vmap, const TmaMap& qmap, u16* __restrict__ o,
     float* __restrict__ lse, const unsigned char* __restrict__ key_pad,
-    const int* __restrict__ row_ptr, const int* __restrict__ col_idx, int H, int T, int nb,
-    int items, float scale_log2) {
+    const int* __restrict__ row_ptr, const int* __restrict__ col_idx,
+    const int* __restrict__ order, int H, int T, int nb, int items, float scale_log2) {
     static_assert(D == 64, "the persistent kernel's ring and Q slots are sized for d64");
     constexpr int KT = 128;
     constexpr int STAGES = PWS_STAGES;
@@ -79,7 +80,7 @@ __device__ __forceinline__ void radial_pws(
                 // The plain store is ordered before the consumers' read by the barrier's
                 // release (arrive) and acquire (wait).
                 item_slot[slot] = item;
-                const int qb = item % nb, bh = item / nb;
+                const int qb = order[item % nb], bh = item / nb;
                 mbar_expect_tx(qfull + 8 * slot, TILE);
 #pragma unroll
                 for (int r = 0; r < D / 64; ++r)
@@ -109,7 +110,7 @@ __device__ __forceinline__ void radial_pws(
     u32 qt;
     auto load_item = [&](int it) {
         item = it;
-        qb = item % nb; bh = item / nb; b = bh / H;
+        qb = order[item % nb]; bh = item / nb; b = bh / H;
         head = (size_t)bh * (size_t)T;
         const int row0 = qb * KT + c * 64 + warp * 16;
         rows[0] = row0 + g8; rows[1] = row0 + g8 + 8;
@@ -233,10 +234,10 @@ __device__ __forceinline__ void radial_pws(
     extern "C" __global__ void __launch_bounds__(384, 1)                                           \
         NAME(const __grid_constant__ TmaMap kmap, const __grid_constant__ TmaMap vmap,             \
              const __grid_constant__ TmaMap qmap, u16* o, float* lse,                               \
-             const unsigned char* key_pad, const int* row_ptr, const int* col_idx, int H, int T,   \
-             int nb, int items, float scale_log2) {                                                \
-        radial_pws<BF16, D>(kmap, vmap, qmap, o, lse, key_pad, row_ptr, col_idx, H, T, nb, items,  \
-                            scale_log2);                                                           \
+             const unsigned char* key_pad, const int* row_ptr, const int* col_idx,                \
+             const int* order, int H, int T, int nb, int items, float scale_log2) {                \
+        radial_pws<BF16, D>(kmap, vmap, qmap, o, lse, key_pad, row_ptr, col_idx, order, H, T, nb,  \
+                            items, scale_log2);                                                    \
     }
 
 RADIAL_PWS_ENTRY(radial_pws_bf16_d64_b128, true, 64)

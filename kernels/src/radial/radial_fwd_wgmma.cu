@@ -30,8 +30,8 @@ template <bool BF16, int D, int BLOCK>
 __device__ __forceinline__ void radial_wgmma(
     const u16* __restrict__ q, const u16* __restrict__ k, const u16* __restrict__ v,
     u16* __restrict__ o, float* __restrict__ lse, const unsigned char* __restrict__ key_pad,
-    const int* __restrict__ row_ptr, const int* __restrict__ col_idx, int H, int T,
-    float scale_log2) {
+    const int* __restrict__ row_ptr, const int* __restrict__ col_idx,
+    const int* __restrict__ order, int H, int T, float scale_log2) {
     constexpr int KT = 64;                    // keys per tile
     // Ring of K/V tiles, tile t in stage t % STAGES: at d 128 three keep two CTAs' rings in shared
     // memory (fused.rs sizes the launch from the same rule).
@@ -48,7 +48,8 @@ __device__ __forceinline__ void radial_wgmma(
     unsigned char* vs = smem + STAGES * TILE;            // V[STAGES]
     float* kbias = (float*)(smem + 2 * STAGES * TILE);   // [STAGES][KT]: 0 real key, -inf padding
 
-    const int qb = blockIdx.x / PARTS, part = blockIdx.x % PARTS, h = blockIdx.y, b = blockIdx.z;
+    const int qb = order[blockIdx.x / PARTS], part = blockIdx.x % PARTS;
+    const int h = blockIdx.y, b = blockIdx.z;
     const size_t head = ((size_t)b * H + h) * (size_t)T;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane >> 2, tig = lane & 3;
@@ -225,9 +226,9 @@ __device__ __forceinline__ void radial_wgmma(
 #define RADIAL_WGMMA_ENTRY(NAME, BF16, D, BLOCK)                                                   \
     extern "C" __global__ void __launch_bounds__(128, D == 64 ? 3 : 2)                             \
         NAME(const u16* q, const u16* k, const u16* v, u16* o, float* lse,                         \
-             const unsigned char* key_pad, const int* row_ptr, const int* col_idx, int H, int T,   \
-             float scale_log2) {                                                                   \
-        radial_wgmma<BF16, D, BLOCK>(q, k, v, o, lse, key_pad, row_ptr, col_idx, H, T,            \
+             const unsigned char* key_pad, const int* row_ptr, const int* col_idx,                \
+             const int* order, int H, int T, float scale_log2) {                                   \
+        radial_wgmma<BF16, D, BLOCK>(q, k, v, o, lse, key_pad, row_ptr, col_idx, order, H, T,     \
                                      scale_log2);                                                  \
     }
 

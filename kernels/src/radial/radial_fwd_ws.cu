@@ -30,8 +30,8 @@ template <bool BF16, int D>
 __device__ __forceinline__ void radial_ws(
     const TmaMap& kmap, const TmaMap& vmap, const u16* __restrict__ q, u16* __restrict__ o,
     float* __restrict__ lse, const unsigned char* __restrict__ key_pad,
-    const int* __restrict__ row_ptr, const int* __restrict__ col_idx, int H, int T,
-    float scale_log2) {
+    const int* __restrict__ row_ptr, const int* __restrict__ col_idx,
+    const int* __restrict__ order, int H, int T, float scale_log2) {
     constexpr int KT = 128;                   // keys per tile: one key block
     constexpr int STAGES = WsRing<D>::STAGES;
     constexpr int REGION = KT * 128;          // bytes: 128 keys x 64 dims
@@ -43,7 +43,7 @@ __device__ __forceinline__ void radial_ws(
     const u32 full = vs + STAGES * TILE;                    // mbarriers [STAGES]
     const u32 empty = full + STAGES * 8;                    // mbarriers [STAGES]
 
-    const int qb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    const int qb = order[blockIdx.x], h = blockIdx.y, b = blockIdx.z;
     const int bh = b * H + h;
     const int e0 = row_ptr[qb];
     const int ntiles = row_ptr[qb + 1] - e0;
@@ -186,8 +186,9 @@ __device__ __forceinline__ void radial_ws(
     extern "C" __global__ void __launch_bounds__(384, 1)                                           \
         NAME(const __grid_constant__ TmaMap kmap, const __grid_constant__ TmaMap vmap,             \
              const u16* q, u16* o, float* lse, const unsigned char* key_pad, const int* row_ptr,   \
-             const int* col_idx, int H, int T, float scale_log2) {                                 \
-        radial_ws<BF16, D>(kmap, vmap, q, o, lse, key_pad, row_ptr, col_idx, H, T, scale_log2);   \
+             const int* col_idx, const int* order, int H, int T, float scale_log2) {               \
+        radial_ws<BF16, D>(kmap, vmap, q, o, lse, key_pad, row_ptr, col_idx, order, H, T,          \
+                           scale_log2);                                                            \
     }
 
 RADIAL_WS_ENTRY(radial_ws_bf16_d64_b128, true, 64)
