@@ -165,14 +165,14 @@ impl Launch {
                 }
             }
             // Three warpgroups per SM; a ring of 5 stages of K and V tiles (two mbarriers each),
-            // two Q slots (two mbarriers and an item index each), 1 KiB to align the tiles
-            // (radial_fwd_pws.cu, head dim 64 only).
+            // two Q slots (two mbarriers and four ints of item info each), 1 KiB to align the
+            // tiles (radial_fwd_pws.cu, head dim 64 only).
             FusedKernel::Pws => Launch {
                 name: name("radial_pws_"),
                 module: ("radial_pws", PWS_SOURCE),
                 grid: Grid::Persistent,
                 threads: 384,
-                smem: 1024 + 5 * (2 * 128 * d * 2 + 2 * 8) + 2 * (128 * d * 2 + 2 * 8 + 4),
+                smem: 1024 + 5 * (2 * 128 * d * 2 + 2 * 8) + 2 * (128 * d * 2 + 2 * 8 + 16),
             },
             // One warpgroup per 64 query rows; swizzled K and V tiles of 64 keys in a ring of
             // `stages` (radial_fwd_wgmma.cu's rule), a key bias and first key per stage, and 1 KiB

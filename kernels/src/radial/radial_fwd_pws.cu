@@ -6,8 +6,8 @@
 //   - One CTA per SM. The producer takes query blocks ("items": query block x head x batch, the
 //     query blocks of a head in the layout's longest-first order) from a ticket counter in global
 //     memory, loads each item's Q (both halves, 16 KiB) by TMA into one of two Q slots, then
-//     its K/V tiles into a ring of 5 stages that runs on across items. The
-//     item's index travels in shared memory beside the Q slot, behind the slot's "full" mbarrier.
+//     its K/V tiles into a ring of 5 stages that runs on across items. The item's index, query
+//     block and CSR row travel in shared memory beside the Q slot, behind its "full" mbarrier.
 //   - The consumers read Q by descriptor (wgmma A from shared memory: no Q registers) and walk
 //     the stream of tiles without stopping at item boundaries: an item's last P V is issued
 //     together with the next item's first S, and its O and lse are stored while that S runs.
@@ -42,7 +42,9 @@ __device__ __forceinline__ void radial_pws(
     const u32 empty = full + STAGES * 8;
     const u32 qfull = empty + STAGES * 8;                   // mbarriers [2]: Q slot loaded
     const u32 qempty = qfull + 16;                          // mbarriers [2]: Q slot read
-    volatile int* item_slot = (volatile int*)(smem + (qempty + 16 - ks));  // [2]: its item, -1 = end
+    // [2][4]: each Q slot's item (-1 = no more), query block, first CSR entry and tile count, so
+    // that the consumers start an item without a chain of global loads (order, then row_ptr).
+    volatile int* item_info = (volatile int*)(smem + (qempty + 16 - ks));
     const int wg = threadIdx.x / 128;
 
     if (threadIdx.x == 0) {
@@ -68,7 +70,7 @@ __device__ __forceinline__ void radial_pws(
                 if (i >= 2) mbar_wait(qempty + 8 * slot, ((i >> 1) - 1) & 1);
                 const int item = (int)atomicAdd(&g_ticket, 1u);
                 if (item >= items) {
-                    item_slot[slot] = -1;
+                    item_info[4 * slot] = -1;
                     mbar_arrive(qfull + 8 * slot);
                     if (atomicAdd(&g_done, 1u) == gridDim.x - 1) {
                         g_ticket = 0;
@@ -77,15 +79,18 @@ __device__ __forceinline__ void radial_pws(
                     }
                     break;
                 }
-                // The plain store is ordered before the consumers' read by the barrier's
-                // release (arrive) and acquire (wait).
-                item_slot[slot] = item;
                 const int qb = order[item % nb], bh = item / nb;
+                const int e0 = row_ptr[qb], n = row_ptr[qb + 1] - e0;
+                // The plain stores are ordered before the consumers' reads by the barrier's
+                // release (arrive) and acquire (wait).
+                item_info[4 * slot] = item;
+                item_info[4 * slot + 1] = qb;
+                item_info[4 * slot + 2] = e0;
+                item_info[4 * slot + 3] = n;
                 mbar_expect_tx(qfull + 8 * slot, TILE);
 #pragma unroll
                 for (int r = 0; r < D / 64; ++r)
                     tma_load(qs + slot * TILE + r * REGION, &qmap, r * 64, qb * KT, bh, qfull + 8 * slot);
-                const int e0 = row_ptr[qb], n = row_ptr[qb + 1] - e0;
                 for (int tile = 0; tile < n; ++tile, ++g) {
                     load_kv<D, STAGES>(kmap, vmap, ks, vs, full, empty, g, col_idx, e0 + tile, bh);
                 }
@@ -103,20 +108,22 @@ __device__ __forceinline__ void radial_pws(
     u32 p[KT / 16][4];
     float m[2], l[2], alpha[2];
 
-    // The current item.
-    int i = 0, item, qb, bh, b, e0, n;
+    // The current item, the i-th this CTA takes (Q slot i % 2).
+    int i = 0, qb, bh, b, e0, n;
     size_t head;
     int rows[2];
     u32 qt;
-    auto load_item = [&](int it) {
-        item = it;
-        qb = order[item % nb]; bh = item / nb; b = bh / H;
+    // Whether the producer left an item in this slot.
+    auto has_item = [&](int slot) { return item_info[4 * slot] >= 0; };
+    auto load_item = [&](int slot) {
+        bh = item_info[4 * slot] / nb; b = bh / H;
+        qb = item_info[4 * slot + 1];
+        e0 = item_info[4 * slot + 2];
+        n = item_info[4 * slot + 3];
         head = (size_t)bh * (size_t)T;
         const int row0 = qb * KT + c * 64 + warp * 16;
         rows[0] = row0 + g8; rows[1] = row0 + g8 + 8;
-        e0 = row_ptr[qb];
-        n = row_ptr[qb + 1] - e0;
-        qt = qs + (i & 1) * TILE + c * 8192;
+        qt = qs + slot * TILE + c * 8192;
     };
     auto fence_s = [&] { reg_fence(s); };
     auto fence_acc = [&] { reg_fence(acc); };
@@ -175,24 +182,27 @@ __device__ __forceinline__ void radial_pws(
     };
 
     mbar_wait(qfull, 0);
-    if (item_slot[0] < 0) return;
-    load_item(item_slot[0]);
+    if (!has_item(0)) return;
+    load_item(0);
     zero_acc();
     fresh_stats();
     int gt = 0;  // the stream index of the item's tile 0
+    // Each tile's first key is read before the waits, so that its load's latency hides behind S.
+    int key0 = col_idx[e0] * KT;
     wait_full(gt);
     wgmma_fence();
     scores(gt);
     wgmma_wait<0>();
     fence_s();
-    mask(col_idx[e0] * KT);
+    mask(key0);
     online_softmax<KT>(s, m, l, alpha, scale_log2);
     pack_p<BF16, KT>(p, s);
     int tile = 1;
     while (true) {
         if (tile < n) {
+            key0 = col_idx[e0 + tile] * KT;
             overlap(gt + tile, gt + tile - 1);
-            mask(col_idx[e0 + tile] * KT);
+            mask(key0);
             online_softmax<KT>(s, m, l, alpha, scale_log2);
             retire(gt + tile - 1);
             pack_p<BF16, KT>(p, s);
@@ -203,23 +213,23 @@ __device__ __forceinline__ void radial_pws(
         const int last = gt + n - 1;
         mbar_arrive(qempty + 8 * (i & 1));  // this item's Q is no longer read
         mbar_wait(qfull + 8 * ((i + 1) & 1), ((i + 1) >> 1) & 1);
-        const int next = item_slot[(i + 1) & 1];
         const size_t phead = head;
         const int prows[2] = {rows[0], rows[1]};
-        if (next < 0) {
+        if (!has_item((i + 1) & 1)) {
             accumulate(last);
             retire(last);
             store_o<BF16, D>(o, lse, phead, prows, T, tig, acc, m, l);
             break;
         }
         ++i;
-        load_item(next);
+        load_item(i & 1);
         gt = last + 1;
+        key0 = col_idx[e0] * KT;
         overlap(gt, last);
         const float pm[2] = {m[0], m[1]};
         float pl[2] = {l[0], l[1]};
         fresh_stats();
-        mask(col_idx[e0] * KT);
+        mask(key0);
         online_softmax<KT>(s, m, l, alpha, scale_log2);
         retire(last);
         store_o<BF16, D>(o, lse, phead, prows, T, tig, acc, pm, pl);
