@@ -5,7 +5,7 @@
 //! (`RadialConfig::auto_dense_below`).
 
 use kernels::radial::fused::FusedKernel;
-use kernels::radial::{fused, gather_attention, LayoutCache};
+use kernels::radial::{fused, gather_attention, LayoutCache, RadialInputs};
 use kernels::{Attention, DenseAttention, RadialConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -89,25 +89,31 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
             let (q, k, v) = (make(), make(), make());
             let layout = cache.get((t as usize).div_ceil(cfg.block), cfg.rule(), device);
             let kernel = FusedKernel::Auto.for_shape(ordinal, t, cfg.block, d)?;
+            let inputs = RadialInputs {
+                q: &q,
+                k: &k,
+                v: &v,
+                key_padding: None,
+                layout: &layout,
+                block: cfg.block,
+            };
             let (dense, gather, fused, mma, wgmma, ws, pws, err) =
                 tch::no_grad(|| -> anyhow::Result<_> {
                     let dense = time_ms(device, runs, || {
                         let _ = DenseAttention.attend(&q, &k, &v, None);
                     })?;
                     let gather = time_ms(device, runs, || {
-                        let _ = gather_attention(&q, &k, &v, None, &layout, cfg.block);
+                        let _ = gather_attention(inputs);
                     })?;
-                    let fused_out = fused::forward(&q, &k, &v, None, &layout, cfg.block)?.0;
+                    let fused_out = fused::forward(inputs)?.0;
                     let fused = time_ms(device, runs, || {
-                        let _ = fused::forward(&q, &k, &v, None, &layout, cfg.block);
+                        let _ = fused::forward(inputs);
                     })?;
                     // The other kernels this device runs, timed in-process as baselines.
                     let other = |other: FusedKernel| {
                         (kernel != other).then(|| {
                             time_ms(device, runs, || {
-                                let _ = fused::forward_with(
-                                    other, &q, &k, &v, None, &layout, cfg.block,
-                                );
+                                let _ = fused::forward_with(other, inputs);
                             })
                         })
                     };
@@ -120,7 +126,7 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
                         .flatten();
                     let (wgmma, ws, pws) = (wgmma.transpose()?, ws.transpose()?, pws.transpose()?);
                     // Agreement with block-gather on the same inputs (both attend the same blocks).
-                    let reference = gather_attention(&q, &k, &v, None, &layout, cfg.block);
+                    let reference = gather_attention(inputs);
                     let err = (fused_out.to_kind(Kind::Float) - reference.to_kind(Kind::Float))
                         .abs()
                         .max()

@@ -9,7 +9,7 @@
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use tch::{Device, Kind, Tensor};
 
-use super::mask::DeviceLayout;
+use super::RadialInputs;
 use crate::error::{Error, Result};
 
 /// The mma.sync kernel's source (any GPU from sm_80), compiled at run time.
@@ -260,31 +260,23 @@ fn check_tensor(
     Ok(())
 }
 
-/// `q`, `k`, `v [B, H, T, D]` (bf16 or fp16, contiguous, one CUDA device), `key_padding [B, T]`
-/// bool (true = padded key), `layout` over ceil(T / block) blocks on the same device ->
+/// [`RadialInputs`] (q, k, v bf16 or fp16, contiguous, on one CUDA device with the layout) ->
 /// (`out [B, H, T, D]` in q's dtype, `lse [B, H, T]` fp32 natural-log softmax denominators).
 /// A query row with no real key gets zeros and lse = -inf.
-pub fn forward(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    key_padding: Option<&Tensor>,
-    layout: &DeviceLayout,
-    block: usize,
-) -> Result<(Tensor, Tensor)> {
-    forward_with(FusedKernel::Auto, q, k, v, key_padding, layout, block)
+pub fn forward(inputs: RadialInputs) -> Result<(Tensor, Tensor)> {
+    forward_with(FusedKernel::Auto, inputs)
 }
 
 /// [`forward`] with the kernel chosen by the caller (benchmarks and tests compare the two).
-pub fn forward_with(
-    kernel: FusedKernel,
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    key_padding: Option<&Tensor>,
-    layout: &DeviceLayout,
-    block: usize,
-) -> Result<(Tensor, Tensor)> {
+pub fn forward_with(kernel: FusedKernel, inputs: RadialInputs) -> Result<(Tensor, Tensor)> {
+    let RadialInputs {
+        q,
+        k,
+        v,
+        key_padding,
+        layout,
+        block,
+    } = inputs;
     // 1. Checks, each naming the bad value, before anything unsafe.
     let size = q.size();
     if size.len() != 4 {
@@ -584,24 +576,32 @@ mod tests {
             decay: 1,
         };
         let layout = cache.get(2, rule, Device::Cpu);
+        // Self-attention on `x` in blocks of `block`: the error's text.
+        let error = |x: &Tensor, block| {
+            let inputs = RadialInputs {
+                q: x,
+                k: x,
+                v: x,
+                key_padding: None,
+                layout: &layout,
+                block,
+            };
+            forward(inputs).unwrap_err().to_string()
+        };
         let x = Tensor::zeros([1, 2, 200, 64], (Kind::BFloat16, Device::Cpu));
-        let err = forward(&x, &x, &x, None, &layout, 128)
-            .unwrap_err()
-            .to_string();
+        let err = error(&x, 128);
         assert!(err.contains("Cpu"), "{err}");
-        let y = Tensor::zeros([1, 2, 200, 96], (Kind::BFloat16, Device::Cpu));
-        let err = forward(&y, &y, &y, None, &layout, 128)
-            .unwrap_err()
-            .to_string();
+        let err = error(
+            &Tensor::zeros([1, 2, 200, 96], (Kind::BFloat16, Device::Cpu)),
+            128,
+        );
         assert!(err.contains("96"), "{err}");
-        let z = Tensor::zeros([1, 2, 200, 64], (Kind::Float, Device::Cpu));
-        let err = forward(&z, &z, &z, None, &layout, 128)
-            .unwrap_err()
-            .to_string();
+        let err = error(
+            &Tensor::zeros([1, 2, 200, 64], (Kind::Float, Device::Cpu)),
+            128,
+        );
         assert!(err.contains("Float"), "{err}");
-        let err = forward(&x, &x, &x, None, &layout, 96)
-            .unwrap_err()
-            .to_string();
+        let err = error(&x, 96);
         assert!(err.contains("block = 96"), "{err}");
     }
 }

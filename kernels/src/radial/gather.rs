@@ -6,6 +6,7 @@
 use tch::{Kind, Tensor};
 
 use super::mask::DeviceLayout;
+use super::RadialInputs;
 
 /// Pads `x [B, H, T, D]` along T to `tp` tokens with zeros.
 fn pad_tokens(x: &Tensor, tp: i64) -> Tensor {
@@ -27,18 +28,18 @@ pub fn gather_blocks(x: &Tensor, layout: &DeviceLayout, block: usize) -> Tensor 
         .view([b, h, nb, r * bl, d])
 }
 
-/// `q`, `k`, `v [B, H, T, D]`, `key_padding [B, T]` (true = padded) -> `[B, H, T, D]` attending
-/// only the layout's kept blocks (`layout` covers ceil(T / block) blocks). Lengths that are not a
-/// multiple of `block` are padded and the padding masked. Scores and softmax in fp32 for
+/// [`RadialInputs`] -> `[B, H, T, D]` attending only the layout's kept blocks. Lengths that are not
+/// a multiple of `block` are padded and the padding masked. Scores and softmax in fp32 for
 /// half-precision inputs.
-pub fn gather_attention(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    key_padding: Option<&Tensor>,
-    layout: &DeviceLayout,
-    block: usize,
-) -> Tensor {
+pub fn gather_attention(inputs: RadialInputs) -> Tensor {
+    let RadialInputs {
+        q,
+        k,
+        v,
+        key_padding,
+        layout,
+        block,
+    } = inputs;
     let (b, h, t, d) = q.size4().expect("q is [B, H, T, D]");
     let (nb, r, bl) = (layout.host.nb as i64, layout.max_row as i64, block as i64);
     let tp = nb * bl;
@@ -130,7 +131,14 @@ mod tests {
         let make =
             || Tensor::randn([b, h, t, d], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let (q, k, v) = (make(), make(), make());
-        let ours = gather_attention(&q, &k, &v, Some(&pad), &layout, block);
+        let ours = gather_attention(RadialInputs {
+            q: &q,
+            k: &k,
+            v: &v,
+            key_padding: Some(&pad),
+            layout: &layout,
+            block,
+        });
         let want = reference(&q, &k, &v, &pad, &mask);
         assert!(
             max_diff(&ours, &want) < 1e-5,

@@ -20,6 +20,19 @@ use crate::Attention;
 pub use gather::{gather_attention, gather_blocks};
 pub use mask::{BlockLayout, BlockRule, DeviceLayout, LayoutCache};
 
+/// The operands of one radial attention call, for the block-gather and fused paths: `q`, `k`,
+/// `v [B, H, T, D]`, `key_padding [B, T]` bool (true = padded key), and the block layout over
+/// ceil(T / block) blocks of `block` tokens.
+#[derive(Clone, Copy)]
+pub struct RadialInputs<'a> {
+    pub q: &'a Tensor,
+    pub k: &'a Tensor,
+    pub v: &'a Tensor,
+    pub key_padding: Option<&'a Tensor>,
+    pub layout: &'a DeviceLayout,
+    pub block: usize,
+}
+
 /// Knobs of radial attention. The mask itself depends on `block`, `dense_core` and `decay`; the
 /// schedule fields tell the caller (the denoiser) where to run dense attention instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,9 +244,24 @@ impl RadialAttention {
         let out = if fused {
             let (q, k, v) = (q.contiguous(), k.contiguous(), v.contiguous());
             let pad = key_padding.map(Tensor::contiguous);
-            fused::forward(&q, &k, &v, pad.as_ref(), &layout, self.cfg.block)?.0
+            fused::forward(RadialInputs {
+                q: &q,
+                k: &k,
+                v: &v,
+                key_padding: pad.as_ref(),
+                layout: &layout,
+                block: self.cfg.block,
+            })?
+            .0
         } else {
-            gather_attention(q, k, v, key_padding, &layout, self.cfg.block)
+            gather_attention(RadialInputs {
+                q,
+                k,
+                v,
+                key_padding,
+                layout: &layout,
+                block: self.cfg.block,
+            })
         }; // [B, H, T, D]
         if self.cond_tokens == 0 {
             return Ok(out);

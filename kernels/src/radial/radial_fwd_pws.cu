@@ -101,8 +101,7 @@ __device__ __forceinline__ void radial_pws(
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;");
 
     const int c = wg - 1;
-    const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
-    const int g8 = lane >> 2, tig = lane & 3;
+    const int tig = threadIdx.x & 3;
     float acc[D / 2];
     float s[KT / 2];
     u32 p[KT / 16][4];
@@ -121,8 +120,7 @@ __device__ __forceinline__ void radial_pws(
         e0 = item_info[4 * slot + 2];
         n = item_info[4 * slot + 3];
         head = (size_t)bh * (size_t)T;
-        const int row0 = qb * KT + c * 64 + warp * 16;
-        rows[0] = row0 + g8; rows[1] = row0 + g8 + 8;
+        warpgroup_rows(rows, qb * KT + c * 64);
         qt = qs + slot * TILE + c * 8192;
     };
     auto fence_s = [&] { reg_fence(s); };
@@ -149,14 +147,6 @@ __device__ __forceinline__ void radial_pws(
     auto mask = [&](int key0) { mask_keys<KT>(s, key0, T, key_pad, b, tig); };
     auto wait_full = [&](int gt) { mbar_wait(full + 8 * (gt % STAGES), (gt / STAGES) & 1); };
     auto release = [&](int gt) { mbar_arrive(empty + 8 * (gt % STAGES)); };
-    auto zero_acc = [&] {
-#pragma unroll
-        for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
-    };
-    auto fresh_stats = [&] {
-        m[0] = m[1] = NEG_INF;
-        l[0] = l[1] = 0.f;
-    };
     // O = alpha O + P V of tile v (issued, not waited for).
     auto accumulate = [&](int v) {
         fence_acc();
@@ -184,8 +174,8 @@ __device__ __forceinline__ void radial_pws(
     mbar_wait(qfull, 0);
     if (!has_item(0)) return;
     load_item(0);
-    zero_acc();
-    fresh_stats();
+    zero(acc);
+    fresh_stats(m, l);
     int gt = 0;  // the stream index of the item's tile 0
     // Each tile's first key is read before the waits, so that its load's latency hides behind S.
     int key0 = col_idx[e0] * KT;
@@ -228,12 +218,12 @@ __device__ __forceinline__ void radial_pws(
         overlap(gt, last);
         const float pm[2] = {m[0], m[1]};
         float pl[2] = {l[0], l[1]};
-        fresh_stats();
+        fresh_stats(m, l);
         mask(key0);
         online_softmax<KT>(s, m, l, alpha, scale_log2);
         retire(last);
         store_o<BF16, D>(o, lse, phead, prows, T, tig, acc, pm, pl);
-        zero_acc();
+        zero(acc);
         pack_p<BF16, KT>(p, s);
         tile = 1;
     }

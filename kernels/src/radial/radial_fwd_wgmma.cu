@@ -51,10 +51,9 @@ __device__ __forceinline__ void radial_wgmma(
     const int qb = order[blockIdx.x / PARTS], part = blockIdx.x % PARTS;
     const int h = blockIdx.y, b = blockIdx.z;
     const size_t head = ((size_t)b * H + h) * (size_t)T;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int g = lane >> 2, tig = lane & 3;
-    const int row0 = qb * BLOCK + part * 64 + warp * 16;  // warp w owns rows 16w.. of its part
-    const int rows[2] = {row0 + g, row0 + g + 8};
+    const int tig = threadIdx.x & 3;
+    int rows[2];
+    warpgroup_rows(rows, qb * BLOCK + part * 64);
 
     u32 qf[D / 16][4];
     load_q<D>(qf, q, head, rows, T, tig);
@@ -62,14 +61,13 @@ __device__ __forceinline__ void radial_wgmma(
     // O accumulators in wgmma's m64nD layout: acc[4n + i] is (row g + 8 (i >> 1), dim 8n + 2 tig +
     // (i & 1)); S the same with keys for dims.
     float acc[D / 2];
-#pragma unroll
-    for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
+    zero(acc);
     float s[KT / 2];
     // P of the last two tiles, alternating: while P_{j-1} V_{j-1} runs it reads one set, and tile
     // j's P is packed into the other, so nothing makes ptxas wait for that product early.
     u32 pa[KT / 16][4], pb[KT / 16][4];
-    float m[2] = {NEG_INF, NEG_INF};
-    float l[2] = {0.f, 0.f};
+    float m[2], l[2];
+    fresh_stats(m, l);
 
     // Each thread copies LOADS 16-byte chunks of K and of V per tile: chunk c of key r0 + i * RSTEP.
     // Those keys share r % 8, so the swizzled chunk, and the offsets, are the same for every i.

@@ -71,21 +71,19 @@ __device__ __forceinline__ void radial_ws(
 
     // Consumer c owns rows [64c, 64c + 64) of the block; warp w of it rows 16w.. of those.
     const int c = wg - 1;
-    const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
-    const int g = lane >> 2, tig = lane & 3;
+    const int tig = threadIdx.x & 3;
     const size_t head = (size_t)bh * (size_t)T;
-    const int row0 = qb * KT + c * 64 + warp * 16;
-    const int rows[2] = {row0 + g, row0 + g + 8};
+    int rows[2];
+    warpgroup_rows(rows, qb * KT + c * 64);
 
     u32 qf[D / 16][4];
     load_q<D>(qf, q, head, rows, T, tig);
     float acc[D / 2];
-#pragma unroll
-    for (int j = 0; j < D / 2; ++j) acc[j] = 0.f;
+    zero(acc);
     float s[KT / 2];
     u32 p[KT / 16][4];
-    float m[2] = {NEG_INF, NEG_INF};
-    float l[2] = {0.f, 0.f};
+    float m[2], l[2];
+    fresh_stats(m, l);
     float alpha[2];
 
     auto fence_s = [&] { reg_fence(s); };

@@ -1,5 +1,5 @@
-// Helpers shared by the Hopper radial kernels (radial_fwd_wgmma.cu, radial_fwd_ws.cu), on top of
-// radial_common.cu: fences, warpgroup MMA wrappers, shared-memory matrix descriptors, and the
+// Helpers shared by the Hopper radial kernels (radial_fwd_wgmma.cu, radial_fwd_ws.cu,
+// radial_fwd_pws.cu), on top of radial_common.cu: thread rows, fences, warpgroup MMA wrappers, shared-memory matrix descriptors, and the
 // online softmax, rescale and P packing in wgmma's layouts. fused.rs prepends both files.
 
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
@@ -8,6 +8,25 @@ __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_grou
 template <int N> __device__ __forceinline__ void wgmma_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
 }
+// The two query rows this thread holds when its warpgroup owns the 64 rows from `first`: warp w of
+// the group rows 16w.., and within the warp rows g and g + 8 (g = lane / 4), as in wgmma's m64
+// accumulator layout.
+__device__ __forceinline__ void warpgroup_rows(int rows[2], int first) {
+    const int warp = (threadIdx.x / 32) % 4, g = (threadIdx.x % 32) >> 2;
+    rows[0] = first + warp * 16 + g;
+    rows[1] = rows[0] + 8;
+}
+
+// A new output row's state: O = 0, running max -inf, running sums 0.
+template <int N> __device__ __forceinline__ void zero(float (&x)[N]) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) x[j] = 0.f;
+}
+__device__ __forceinline__ void fresh_stats(float m[2], float l[2]) {
+    m[0] = m[1] = NEG_INF;
+    l[0] = l[1] = 0.f;
+}
+
 // Keeps the compiler from moving reads or writes of `x` across an asynchronous MMA's wait.
 __device__ __forceinline__ void reg_fence(float& x) { asm volatile("" : "+f"(x) :: "memory"); }
 template <int N> __device__ __forceinline__ void reg_fence(float (&x)[N]) {
