@@ -185,7 +185,8 @@ pub enum BenchCommand {
     /// Attention forward: dense SDPA vs radial block-gather vs the fused radial kernels (bf16,
     /// 8 heads, 1k-64k tokens, head dims 64 and 128; CUDA only). The default fused kernel and every
     /// other one the GPU runs (mma.sync; on Hopper also wgmma and warp-specialized) are timed in
-    /// the same process
+    /// the same process, each as the median of `--runs` windows of up to 50 calls between CUDA
+    /// events after up to 200 warm-up calls (scripts/flex_steady.py times FlexAttention alike)
     #[command(
         after_help = "Example:\n  keta bench attention --device cuda --json\n\nKETA_RADIAL_KERNEL=mma|wgmma|ws|pws picks the fused kernel (here and in generate/train); unset,\non Hopper the persistent warp-specialized kernel (pws) runs at head dim 64 and ws at 128 from\n4,096 tokens, wgmma below; mma.sync elsewhere."
     )]
