@@ -136,14 +136,7 @@ __device__ __forceinline__ void radial_pws(
         }
         wgmma_commit();
     };
-    auto values = [&](int gt) {
-        const u32 vt = vs + (gt % STAGES) * TILE;
-#pragma unroll
-        for (int kk = 0; kk < KT / 16; ++kk) {
-            mma_o<BF16, D>(acc, p[kk], sw128_desc(vt + kk * 2048, REGION, 1024));
-        }
-        wgmma_commit();
-    };
+    auto values = [&](int gt) { issue_pv<BF16, D, KT>(acc, p, vs + (gt % STAGES) * TILE, REGION); };
     auto mask = [&](int key0) { mask_keys<KT>(s, key0, T, key_pad, b, tig); };
     auto wait_full = [&](int gt) { mbar_wait(full + 8 * (gt % STAGES), (gt / STAGES) & 1); };
     auto release = [&](int gt) { mbar_arrive(empty + 8 * (gt % STAGES)); };

@@ -141,12 +141,7 @@ __device__ __forceinline__ void radial_wgmma(
         wgmma_commit();
     };
     auto values = [&](int tile, u32 (&p)[KT / 16][4]) {
-        const u32 vt = smem_addr(vs + (tile % STAGES) * TILE);
-#pragma unroll
-        for (int kk = 0; kk < KT / 16; ++kk) {
-            mma_o<BF16, D>(acc, p[kk], sw128_desc(vt + kk * 2048, REGION, 1024));
-        }
-        wgmma_commit();
+        issue_pv<BF16, D, KT>(acc, p, smem_addr(vs + (tile % STAGES) * TILE), REGION);
     };
     // Tile `tile`'s key bias (if it has masked keys), then the online softmax (wgmma_common.cu).
     auto softmax = [&](int tile, float alpha[2]) {

@@ -96,14 +96,7 @@ __device__ __forceinline__ void radial_ws(
         }
         wgmma_commit();
     };
-    auto values = [&](int tile) {
-        const u32 vt = vs + (tile % STAGES) * TILE;
-#pragma unroll
-        for (int kk = 0; kk < KT / 16; ++kk) {
-            mma_o<BF16, D>(acc, p[kk], sw128_desc(vt + kk * 2048, REGION, 1024));
-        }
-        wgmma_commit();
-    };
+    auto values = [&](int tile) { issue_pv<BF16, D, KT>(acc, p, vs + (tile % STAGES) * TILE, REGION); };
     auto mask = [&](int key0) { mask_keys<KT>(s, key0, T, key_pad, b, tig); };
     auto softmax = [&] { online_softmax<KT>(s, m, l, alpha, scale_log2); };
     auto rescale = [&] { rescale_o<D>(acc, alpha); };

@@ -112,6 +112,17 @@ __device__ __forceinline__ void mma_o(float* o, const u32 a[4], u64 desc) {
     }
 }
 
+// O (+)= P V over one V tile of KT keys at shared address `vt` (128-byte swizzled rows of 128
+// bytes, 64-dim regions `region` bytes apart), issued and committed, not waited for.
+template <bool BF16, int D, int KT>
+__device__ __forceinline__ void issue_pv(float* acc, const u32 (*p)[4], u32 vt, u32 region) {
+#pragma unroll
+    for (int kk = 0; kk < KT / 16; ++kk) {
+        mma_o<BF16, D>(acc, p[kk], sw128_desc(vt + kk * 2048, region, 1024));
+    }
+    wgmma_commit();
+}
+
 // The online softmax of one thread's two rows (g and g + 8 of its warp's 16) over a tile of N keys
 // in wgmma's accumulator layout (s[4n + i]: row g + 8 (i >> 1), key 8n + 2 tig + (i & 1)), in log2
 // units: m is the scaled running max (the max is taken on raw scores, the exponent is one FFMA),
