@@ -188,9 +188,25 @@ pub enum BenchCommand {
     /// the same process, each as the median of `--runs` windows of up to 50 calls between CUDA
     /// events after up to 200 warm-up calls (scripts/flex_steady.py times FlexAttention alike)
     #[command(
-        after_help = "Example:\n  keta bench attention --device cuda --json\n\nKETA_RADIAL_KERNEL=mma|wgmma|ws|pws picks the fused kernel (here and in generate/train); unset,\non Hopper the persistent warp-specialized kernel (pws) runs at head dim 64 and ws at 128 from\n4,096 tokens, wgmma below; mma.sync elsewhere."
+        after_help = "Examples:\n  keta bench attention --device cuda --json\n  keta bench attention --device cuda --tokens 65536 --head-dims 64\n\nKETA_RADIAL_KERNEL=mma|wgmma|ws|pws picks the fused kernel (here and in generate/train); unset,\non Hopper the persistent warp-specialized kernel (pws) runs at head dim 64 and ws at 128 from\n4,096 tokens, wgmma below; mma.sync elsewhere."
     )]
-    Attention(BenchOpts),
+    Attention(BenchAttentionOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAttentionOpts {
+    #[command(flatten)]
+    pub opts: BenchOpts,
+    /// Sequence lengths to time, comma-separated
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1024,2048,4096,16384,65536"
+    )]
+    pub tokens: Vec<i64>,
+    /// Head dims to time, comma-separated (64 and 128 have fused kernels)
+    #[arg(long, value_delimiter = ',', default_value = "64,128")]
+    pub head_dims: Vec<i64>,
 }
 
 #[derive(Debug, Args)]

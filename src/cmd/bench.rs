@@ -11,12 +11,21 @@ type Bench = fn(Device, usize, bool) -> anyhow::Result<()>;
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let (opts, bench): (&BenchOpts, Bench) = match &cmd {
+        BenchCommand::Attention(a) => {
+            let o = &a.opts;
+            return super::bench_attention::bench_attention(
+                super::device(o.device)?,
+                o.runs.max(1),
+                o.json,
+                &a.tokens,
+                &a.head_dims,
+            );
+        }
         BenchCommand::Kp(o) => (o, bench_kp),
         BenchCommand::Text(o) => (o, bench_text),
         BenchCommand::Features(o) => (o, bench_features),
         BenchCommand::Train(o) => (o, super::bench_model::bench_train),
         BenchCommand::Generate(o) => (o, super::bench_model::bench_generate),
-        BenchCommand::Attention(o) => (o, super::bench_attention::bench_attention),
     };
     bench(super::device(opts.device)?, opts.runs.max(1), opts.json)
 }

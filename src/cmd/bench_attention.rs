@@ -40,11 +40,27 @@ fn time_ms(device: Device, runs: usize, mut f: impl FnMut()) -> anyhow::Result<f
     Ok(times[times.len() / 2])
 }
 
-pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Result<()> {
+/// Times every length in `tokens` at every head dim in `head_dims`.
+pub fn bench_attention(
+    device: Device,
+    runs: usize,
+    json: bool,
+    tokens: &[i64],
+    head_dims: &[i64],
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         device.is_cuda(),
         "keta bench attention times CUDA kernels: pass --device cuda"
     );
+    if let Some(t) = tokens.iter().find(|&&t| !(1..=1 << 20).contains(&t)) {
+        anyhow::bail!("--tokens {t}: expected 1 to 1048576 tokens");
+    }
+    if let Some(d) = head_dims.iter().find(|d| !fused::HEAD_DIMS.contains(d)) {
+        anyhow::bail!(
+            "--head-dims {d}: the fused kernels have head dims {:?}",
+            fused::HEAD_DIMS
+        );
+    }
     let cfg = RadialConfig::default();
     let cache = LayoutCache::default();
     let (b, h) = (1i64, 8i64);
@@ -81,8 +97,8 @@ pub fn bench_attention(device: Device, runs: usize, json: bool) -> anyhow::Resul
             "fused err"
         );
     }
-    for d in [64i64, 128] {
-        for t in [1024i64, 2048, 4096, 16384, 65536] {
+    for &d in head_dims {
+        for &t in tokens {
             tch::manual_seed(0);
             let make =
                 || Tensor::randn([b, h, t, d], (Kind::Float, device)).to_kind(Kind::BFloat16);
