@@ -77,8 +77,8 @@ pub fn bench_attention(
     );
     if !json {
         println!(
-            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}; fused kernel: {default:?} (wgmma below {} tokens, ws at d128)",
-            cfg.block, cfg.dense_core, fused::WS_MIN_TOKENS
+            "attention forward, bf16, batch {b}, {h} heads, block {}, W0 {} on {name}; fused kernel: {default:?} (wgmma below {} tokens, pws at d64 from {}, ws otherwise)",
+            cfg.block, cfg.dense_core, fused::WS_MIN_TOKENS, fused::PWS_MIN_TOKENS
         );
         println!(
             "{:>7} {:>4} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",

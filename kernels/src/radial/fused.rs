@@ -44,8 +44,8 @@ pub const PWS_SOURCE: &str = concat!(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FusedKernel {
     /// `KETA_RADIAL_KERNEL=mma|wgmma|ws|pws` if set, else on compute capability 9.0 (Hopper) the
-    /// warp-specialized kernel (`Pws` at head dim 64, `Wgmma` for blocks of 64 and below
-    /// [`WS_MIN_TOKENS`]) and mma.sync elsewhere.
+    /// warp-specialized kernel (`Pws` at head dim 64 from [`PWS_MIN_TOKENS`], `Wgmma` for blocks
+    /// of 64 and below [`WS_MIN_TOKENS`]) and mma.sync elsewhere.
     Auto,
     /// mma.sync.m16n8k16 (radial_fwd.cu): sm_80 and later.
     MmaSync,
@@ -68,16 +68,24 @@ fn requested() -> Option<&'static str> {
 }
 
 /// Below this many tokens `Auto` runs the one-warpgroup wgmma kernel instead of the
-/// warp-specialized one: its fixed costs (three warpgroups, two TMA maps encoded per call) then
-/// outweigh its speed (H100, `keta bench attention`: at 1k-2k tokens 0.012-0.023 ms against
-/// 0.018-0.042 ms; from 4k on the warp-specialized kernel is faster).
-pub const WS_MIN_TOKENS: i64 = 4096;
+/// warp-specialized ones: its fixed costs (three warpgroups, two TMA maps encoded per call) then
+/// outweigh their speed. H200, `keta bench attention`, two calls: at 2k tokens ws takes
+/// 0.0118-0.0131 ms against wgmma's 0.0142-0.0144 (d64) and 0.0153 against 0.0189-0.0191 (d128);
+/// at 1k they are level (d64 0.0101 / 0.0104, d128 0.0131 / 0.0126). (On an H100 in the sixth
+/// session the line sat at 4k; the warp-specialized kernels have lost fixed costs since.)
+pub const WS_MIN_TOKENS: i64 = 2048;
+
+/// Below this many tokens `Auto` runs `Ws` where it would run the persistent `Pws` (head dim
+/// 64): with a few query blocks per SM the persistent kernel's ticket and item hand-off do not
+/// pay (H200, 2k tokens: pws 0.0131-0.0139 ms, ws 0.0118-0.0131; 4k: 0.0231 and 0.0233).
+pub const PWS_MIN_TOKENS: i64 = 4096;
 
 impl FusedKernel {
     /// The kernel that runs for `tokens` tokens of head dim `d` in blocks of `block` on device
     /// `ordinal`: this choice resolved; the warp-specialized kernels only for blocks of 128 (and,
     /// under `Auto`, from [`WS_MIN_TOKENS`] on), the one-warpgroup wgmma kernel in their place
-    /// otherwise; the persistent one only at head dim 64 (`Ws` at 128).
+    /// otherwise; the persistent one only at head dim 64 (`Ws` at 128, and below
+    /// [`PWS_MIN_TOKENS`] under `Auto`).
     pub fn for_shape(
         self,
         ordinal: usize,
@@ -91,7 +99,11 @@ impl FusedKernel {
             {
                 FusedKernel::Wgmma
             }
-            FusedKernel::Pws if d != 64 => FusedKernel::Ws,
+            FusedKernel::Pws
+                if d != 64 || (self == FusedKernel::Auto && tokens < PWS_MIN_TOKENS) =>
+            {
+                FusedKernel::Ws
+            }
             chosen => chosen,
         })
     }
@@ -172,7 +184,7 @@ impl Launch {
                 module: ("radial_pws", PWS_SOURCE),
                 grid: Grid::Persistent,
                 threads: 384,
-                smem: 1024 + 5 * (2 * 128 * d * 2 + 2 * 8) + 2 * (128 * d * 2 + 2 * 8 + 16),
+                smem: 1024 + 5 * (2 * 128 * d * 2 + 2 * 8 + 4) + 2 * (128 * d * 2 + 2 * 8 + 16),
             },
             // One warpgroup per 64 query rows; swizzled K and V tiles of 64 keys in a ring of
             // `stages` (radial_fwd_wgmma.cu's rule), a key bias and first key per stage, and 1 KiB

@@ -45,6 +45,8 @@ __device__ __forceinline__ void radial_pws(
     // [2][4]: each Q slot's item (-1 = no more), query block, first CSR entry and tile count, so
     // that the consumers start an item without a chain of global loads (order, then row_ptr).
     volatile int* item_info = (volatile int*)(smem + (qempty + 16 - ks));
+    // [STAGES]: each stage's first key, written by the producer before the stage's "full" arrival.
+    volatile int* stage_key0 = item_info + 8;
     const int wg = threadIdx.x / 128;
 
     if (threadIdx.x == 0) {
@@ -92,7 +94,8 @@ __device__ __forceinline__ void radial_pws(
                 for (int r = 0; r < D / 64; ++r)
                     tma_load(qs + slot * TILE + r * REGION, &qmap, r * 64, qb * KT, bh, qfull + 8 * slot);
                 for (int tile = 0; tile < n; ++tile, ++g) {
-                    load_kv<D, STAGES>(kmap, vmap, ks, vs, full, empty, g, col_idx, e0 + tile, bh);
+                    load_kv<D, STAGES>(kmap, vmap, ks, vs, full, empty, g, col_idx, e0 + tile, bh,
+                                       stage_key0);
                 }
             }
         }
@@ -137,7 +140,9 @@ __device__ __forceinline__ void radial_pws(
         wgmma_commit();
     };
     auto values = [&](int gt) { issue_pv<BF16, D, KT>(acc, p, vs + (gt % STAGES) * TILE, REGION); };
-    auto mask = [&](int key0) { mask_keys<KT>(s, key0, T, key_pad, b, tig); };
+    // Masks tile `gt` (its first key from shared memory: a col_idx load here put the global
+    // load's latency on the path of every tile, v8).
+    auto mask = [&](int gt) { mask_keys<KT>(s, stage_key0[gt % STAGES], T, key_pad, b, tig); };
     auto wait_full = [&](int gt) { mbar_wait(full + 8 * (gt % STAGES), (gt / STAGES) & 1); };
     auto release = [&](int gt) { mbar_arrive(empty + 8 * (gt % STAGES)); };
     // O = alpha O + P V of tile v (issued, not waited for).
@@ -170,22 +175,19 @@ __device__ __forceinline__ void radial_pws(
     zero(acc);
     fresh_stats(m, l);
     int gt = 0;  // the stream index of the item's tile 0
-    // Each tile's first key is read before the waits, so that its load's latency hides behind S.
-    int key0 = col_idx[e0] * KT;
     wait_full(gt);
     wgmma_fence();
     scores(gt);
     wgmma_wait<0>();
     fence_s();
-    mask(key0);
+    mask(gt);
     online_softmax<KT>(s, m, l, alpha, scale_log2);
     pack_p<BF16, KT>(p, s);
     int tile = 1;
     while (true) {
         if (tile < n) {
-            key0 = col_idx[e0 + tile] * KT;
             overlap(gt + tile, gt + tile - 1);
-            mask(key0);
+            mask(gt + tile);
             online_softmax<KT>(s, m, l, alpha, scale_log2);
             retire(gt + tile - 1);
             pack_p<BF16, KT>(p, s);
@@ -207,12 +209,11 @@ __device__ __forceinline__ void radial_pws(
         ++i;
         load_item(i & 1);
         gt = last + 1;
-        key0 = col_idx[e0] * KT;
         overlap(gt, last);
         const float pm[2] = {m[0], m[1]};
         float pl[2] = {l[0], l[1]};
         fresh_stats(m, l);
-        mask(key0);
+        mask(gt);
         online_softmax<KT>(s, m, l, alpha, scale_log2);
         retire(last);
         store_o<BF16, D>(o, lse, phead, prows, T, tig, acc, pm, pl);

@@ -154,9 +154,9 @@ __device__ __forceinline__ void radial_wgmma(
                 for (int i = 0; i < 4; ++i) s[4 * n + i] += bias[n * 8 + tig * 2 + (i & 1)];
             }
         }
-        online_softmax<KT>(s, m, l, alpha, scale_log2);
+        online_softmax<KT, true>(s, m, l, alpha, scale_log2);
     };
-    auto rescale = [&](const float alpha[2]) { rescale_o<D>(acc, alpha); };
+    auto rescale = [&](const float alpha[2]) { rescale_o<D, true>(acc, alpha); };
     auto pack = [&](u32 (&p)[KT / 16][4]) { pack_p<BF16, KT>(p, s); };
     auto fence_s = [&] { reg_fence(s); };
     auto fence_acc = [&] { reg_fence(acc); };

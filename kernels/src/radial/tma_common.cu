@@ -30,15 +30,18 @@ struct __align__(64) TmaMap { u64 opaque[16]; };
 // The producer's step: the K and V tiles (128 keys x D dims, in 64-dim regions of 16 KiB) of the
 // key block col_idx[e] into stage g % STAGES of the ring, after the consumers have freed that
 // stage (from the ring's second round on). `full` and `empty` are the ring's mbarrier arrays. The
-// block index is read after the wait: at 24 registers a value held across it spills.
+// block index is read after the wait: at 24 registers a value held across it spills. With
+// `stage_key0`, the tile's first key goes into stage_key0[stage] before the "full" arrival, so
+// that consumers read it from shared memory instead of loading col_idx themselves.
 template <int D, int STAGES>
 __device__ __forceinline__ void load_kv(const TmaMap& kmap, const TmaMap& vmap, u32 ks, u32 vs,
                                         u32 full, u32 empty, int g, const int* col_idx, int e,
-                                        int bh) {
+                                        int bh, volatile int* stage_key0 = nullptr) {
     constexpr int REGION = 128 * 128, TILE = REGION * (D / 64);
     const int s = g % STAGES, round = g / STAGES;
     if (round > 0) mbar_wait(empty + 8 * s, (round - 1) & 1);
     const int key0 = col_idx[e] * 128;
+    if (stage_key0 != nullptr) stage_key0[s] = key0;
     mbar_expect_tx(full + 8 * s, 2 * TILE);
 #pragma unroll
     for (int r = 0; r < D / 64; ++r) {

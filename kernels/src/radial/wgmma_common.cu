@@ -128,7 +128,13 @@ __device__ __forceinline__ void issue_pv(float* acc, const u32 (*p)[4], u32 vt, 
 // units: m is the scaled running max (the max is taken on raw scores, the exponent is one FFMA),
 // l the thread's partial row sums (the quad's four are added in store_o), alpha the factor the
 // output rows must be rescaled by. Masked scores are -inf on entry.
-template <int N>
+// LAZY (FA4's conditional rescaling): m follows a row's max only when the tile's exceeds it by
+// more than RESCALE_SLACK (log2 units), so P = 2^(x - m) <= 256 (in range for the fp32 sums and
+// 16-bit P, at the same relative precision) and alpha is exactly 1 on most tiles after a row's
+// first, which rescale_o<D, true> then skips.
+constexpr float RESCALE_SLACK = 8.f;
+
+template <int N, bool LAZY = false>
 __device__ __forceinline__ void online_softmax(float* s, float m[2], float l[2], float alpha[2],
                                                float scale_log2) {
     float mnew[2] = {NEG_INF, NEG_INF};
@@ -142,9 +148,11 @@ __device__ __forceinline__ void online_softmax(float* s, float m[2], float l[2],
     for (int r = 0; r < 2; ++r) {
         mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 1));
         mnew[r] = fmaxf(mnew[r], __shfl_xor_sync(0xffffffffu, mnew[r], 2));
-        mnew[r] = fmaxf(m[r], mnew[r] * scale_log2);
+        mnew[r] *= scale_log2;
+        if (LAZY) mnew[r] = mnew[r] > m[r] + RESCALE_SLACK ? mnew[r] : m[r];
+        else mnew[r] = fmaxf(m[r], mnew[r]);
         base[r] = mnew[r] == NEG_INF ? 0.f : mnew[r];
-        alpha[r] = fast_exp2(m[r] - base[r]);
+        alpha[r] = LAZY && mnew[r] == m[r] ? 1.f : fast_exp2(m[r] - base[r]);
         m[r] = mnew[r];
     }
     // The tile's sums start from zero and join l once: l *= alpha before the adds would put the
@@ -165,25 +173,38 @@ __device__ __forceinline__ void online_softmax(float* s, float m[2], float l[2],
 }
 
 // Scores s (wgmma's accumulator layout, N keys from key0) of keys past T or padded (key_pad[b, key]
-// != 0) become -inf; only tiles that have such keys pay for the check.
+// != 0) become -inf; only tiles that have such keys pay for the check. The thread's N / 4 keys
+// (key 8n + 2 tig + j is bit 2n + j) are tested in a rolled loop and applied with selects: the
+// unrolled version (a load and two branches per key) was half of the persistent kernel's code,
+// and dropping it from the hot loop made that kernel 3-5% faster (kernels/notes/README.md, v8).
 template <int N>
 __device__ __forceinline__ void mask_keys(float* s, int key0, int T, const unsigned char* key_pad,
                                           int b, int tig) {
+    static_assert(N / 4 <= 32, "one bit per key of the thread in a 32-bit word");
     if (key0 + N <= T && key_pad == nullptr) return;
+    u32 real = 0;
+#pragma unroll 1
+    for (int k = 0; k < N / 4; ++k) {
+        const int key = key0 + (k >> 1) * 8 + tig * 2 + (k & 1);
+        const bool ok = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
+        real |= (u32)ok << k;
+    }
 #pragma unroll
     for (int n = 0; n < N / 8; ++n) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-            const int key = key0 + n * 8 + tig * 2 + (i & 1);
-            const bool real = key < T && (key_pad == nullptr || key_pad[(size_t)b * T + key] == 0);
-            if (!real) s[4 * n + i] = NEG_INF;
+            if (!((real >> (2 * n + (i & 1))) & 1u)) s[4 * n + i] = NEG_INF;
         }
     }
 }
 
-// O *= alpha per row (the running max moved); O in wgmma's m64nD accumulator layout.
-template <int D>
+// O *= alpha per row (the running max moved); O in wgmma's m64nD accumulator layout. LAZY skips
+// a warp whose alphas are all 1 (online_softmax<N, true>): 3-6% of the wgmma kernel's time at
+// d128 on an H200 (0-2.5% at d64), but the same branch made the persistent kernel 6-14% slower
+// (kernels/notes/README.md, v8).
+template <int D, bool LAZY = false>
 __device__ __forceinline__ void rescale_o(float* acc, const float alpha[2]) {
+    if (LAZY && __all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) return;
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) {
         acc[4 * j + 0] *= alpha[0]; acc[4 * j + 1] *= alpha[0];
