@@ -176,9 +176,9 @@ impl Launch {
                     smem: 1024 + stages * (2 * 128 * d * 2 + 2 * 8),
                 }
             }
-            // Three warpgroups per SM; a ring of 5 stages of K and V tiles (two mbarriers each),
-            // two Q slots (two mbarriers and four ints of item info each), 1 KiB to align the
-            // tiles (radial_fwd_pws.cu, head dim 64 only).
+            // Three warpgroups per SM; a ring of 5 stages of K and V tiles (two mbarriers and the
+            // tile's first key each), two Q slots (two mbarriers and four ints of item info each),
+            // 1 KiB to align the tiles (radial_fwd_pws.cu, head dim 64 only).
             FusedKernel::Pws => Launch {
                 name: name("radial_pws_"),
                 module: ("radial_pws", PWS_SOURCE),

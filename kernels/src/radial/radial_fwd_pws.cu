@@ -140,8 +140,8 @@ __device__ __forceinline__ void radial_pws(
         wgmma_commit();
     };
     auto values = [&](int gt) { issue_pv<BF16, D, KT>(acc, p, vs + (gt % STAGES) * TILE, REGION); };
-    // Masks tile `gt` (its first key from shared memory: a col_idx load here put the global
-    // load's latency on the path of every tile, v8).
+    // Masks tile `gt`, its first key from shared memory (the producer has read col_idx already;
+    // a global load per tile here cost 0.5-1.5%, kernels/notes v8).
     auto mask = [&](int gt) { mask_keys<KT>(s, stage_key0[gt % STAGES], T, key_pad, b, tig); };
     auto wait_full = [&](int gt) { mbar_wait(full + 8 * (gt % STAGES), (gt / STAGES) & 1); };
     auto release = [&](int gt) { mbar_arrive(empty + 8 * (gt % STAGES)); };

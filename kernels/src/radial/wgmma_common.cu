@@ -175,8 +175,8 @@ __device__ __forceinline__ void online_softmax(float* s, float m[2], float l[2],
 // Scores s (wgmma's accumulator layout, N keys from key0) of keys past T or padded (key_pad[b, key]
 // != 0) become -inf; only tiles that have such keys pay for the check. The thread's N / 4 keys
 // (key 8n + 2 tig + j is bit 2n + j) are tested in a rolled loop and applied with selects: the
-// unrolled version (a load and two branches per key) was half of the persistent kernel's code,
-// and dropping it from the hot loop made that kernel 3-5% faster (kernels/notes/README.md, v8).
+// unrolled version (a load and two branches per key) was half of the persistent kernel's code
+// (its main loop: 1,125 instructions, 623 now; level in time on its own, kernels/notes v8).
 template <int N>
 __device__ __forceinline__ void mask_keys(float* s, int key0, int T, const unsigned char* key_pad,
                                           int b, int tig) {
